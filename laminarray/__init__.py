@@ -1,0 +1,76 @@
+"""laminarray: laminar MEG analysis as labelled, chunked, out-of-core computations.
+
+Sensor data, gain matrices, inverse projectors and source estimates are
+labelled ``xarray`` objects with dims ``(layer, vertex, time, trial)``-style
+names (see :mod:`laminarray.schema`), stored as Zarr study archives
+(:mod:`laminarray.archive`) and computed as Dask graphs.
+"""
+
+import importlib
+from typing import Any
+
+from . import accessor as _accessor  # noqa: F401  (registers the .lam accessor)
+from ._validation import ArchiveError, LaminarrayError, MissingDependencyError, SchemaError
+from ._version import __version__
+from .schema import (
+    SCHEMA_VERSION,
+    check_consistent,
+    default_layer_names,
+    gain_dataarray,
+    layer_depths,
+    mesh_dataset,
+    projector_dataarray,
+    sensor_dataset,
+    source_dataarray,
+    validate_gain,
+    validate_mesh,
+    validate_projector,
+    validate_sensor,
+    validate_source,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArchiveError",
+    "LaminarrayError",
+    "MissingDependencyError",
+    "SchemaError",
+    "__version__",
+    "check_consistent",
+    "default_layer_names",
+    "gain_dataarray",
+    "layer_depths",
+    "mesh_dataset",
+    "projector_dataarray",
+    "sensor_dataset",
+    "source_dataarray",
+    "validate_gain",
+    "validate_mesh",
+    "validate_projector",
+    "validate_sensor",
+    "validate_source",
+]
+
+_SUBMODULES = (
+    "archive",
+    "csd",
+    "datasets",
+    "expression",
+    "forward",
+    "inverse",
+    "io",
+    "schema",
+    "simulate",
+    "stats",
+    "study",
+    "surf",
+    "testing",
+    "viz",
+)
+
+
+def __getattr__(name: str) -> Any:
+    """Import subpackages lazily: ``laminarray.surf`` works after ``import laminarray``."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

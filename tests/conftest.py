@@ -1,0 +1,37 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+GOLDEN = Path(__file__).resolve().parent / "data" / "spm_golden_case.npz"
+
+
+@pytest.fixture(autouse=True)
+def _synchronous_dask_by_default():
+    """Tests run dask graphs on the threaded scheduler unless they say otherwise."""
+    with dask.config.set(scheduler="threads"):
+        yield
+
+
+@pytest.fixture(params=["numpy", "dask"])
+def backend(request):
+    """Parametrise a test over numpy- and dask-backed inputs.
+
+    Use ``as_backend(array)`` from the fixture value to convert inputs.
+    """
+    if request.param == "numpy":
+        return lambda array: np.asarray(array)
+    return lambda array: da.from_array(np.asarray(array), chunks=-1 if np.ndim(array) < 2 else None)
+
+
+@pytest.fixture(scope="session")
+def golden():
+    """SPM's golden inversion case (see ../shared/specs/spm_inversion.md §10.3)."""
+    return dict(np.load(GOLDEN))
