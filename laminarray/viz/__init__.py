@@ -1,0 +1,23 @@
+"""Matplotlib pictures of laminar results (CSD images, model comparison, surfaces).
+
+Names are imported lazily from their modules so that ``import laminarray``
+does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LOCATIONS = {
+    "expression_plot": "expression",
+}
+
+__all__ = sorted(_LOCATIONS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOCATIONS:
+        module = importlib.import_module(f"{__name__}.{_LOCATIONS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
