@@ -1,0 +1,117 @@
+"""Rigid coregistration: recover known transforms, reject degenerate input."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from laminarray import LaminarrayError, mesh_dataset
+from laminarray.forward import apply_transform, coregister, invert_transform, rigid_transform
+from laminarray.testing import raise_if_dask_computes
+
+
+def _random_rigid(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rot = Rotation.random(random_state=seed).as_matrix()
+    return rigid_transform(rot, rng.uniform(-50, 50, 3))
+
+
+FIDS = {"nas": [0.0, 95.0, 0.0], "lpa": [-78.0, 0.0, 2.0], "rpa": [78.0, 0.0, -1.0]}
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_points=st.integers(3, 12))
+def test_coregister_recovers_known_transform(seed, n_points):
+    true = _random_rigid(seed)
+    head = np.random.default_rng(seed + 1).uniform(-100, 100, (n_points, 3))
+    mri = apply_transform(true, head)
+    estimate = coregister(head, mri)
+    np.testing.assert_allclose(estimate, true, atol=1e-8)
+    assert np.isclose(np.linalg.det(estimate[:3, :3]), 1.0)
+
+
+def test_coregister_fiducial_dicts_matched_by_name():
+    true = _random_rigid(3)
+    mri = {k: apply_transform(true, v) for k, v in reversed(FIDS.items())}
+    np.testing.assert_allclose(coregister(FIDS, mri), true, atol=1e-9)
+
+
+def test_coregister_never_returns_reflection():
+    # a mirrored target: the best proper rotation, not the (exact) reflection
+    head = np.array(list(FIDS.values()))
+    mri = head * [-1.0, 1.0, 1.0]
+    estimate = coregister(head, mri)
+    assert np.isclose(np.linalg.det(estimate[:3, :3]), 1.0)
+
+
+def test_coregister_least_squares_with_noise_and_weights():
+    rng = np.random.default_rng(0)
+    true = _random_rigid(7)
+    head = rng.uniform(-80, 80, (200, 3))
+    mri = apply_transform(true, head) + rng.normal(0, 0.5, head.shape)
+    estimate = coregister(head, mri)
+    np.testing.assert_allclose(estimate[:3, :3], true[:3, :3], atol=5e-3)
+    np.testing.assert_allclose(estimate[:3, 3], true[:3, 3], atol=0.3)
+    # zero weight on an outlier removes its influence exactly
+    mri_out = mri.copy()
+    mri_out[0] += 500
+    w = np.ones(200)
+    w[0] = 0
+    np.testing.assert_allclose(
+        coregister(head, mri_out, weights=w), coregister(head[1:], mri[1:]), atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("head", "mri", "match"),
+    [
+        (np.zeros((2, 3)), np.zeros((2, 3)), "at least 3"),
+        (np.zeros((3, 3)), np.zeros((4, 3)), "same number"),
+        ([[0, 0, 0], [1, 1, 1], [2, 2, 2]], np.zeros((3, 3)), "collinear"),
+        (np.full((3, 3), np.nan), np.zeros((3, 3)), "finite"),
+        ({"nas": [0, 0, 0]}, {"lpa": [0, 0, 0]}, "different points"),
+    ],
+)
+def test_coregister_rejects_bad_input(head, mri, match):
+    with pytest.raises(LaminarrayError, match=match):
+        coregister(head, mri)
+
+
+def test_apply_and_invert_roundtrip():
+    true = _random_rigid(11)
+    pts = np.random.default_rng(2).normal(size=(5, 4, 3))
+    back = apply_transform(invert_transform(true), apply_transform(true, pts))
+    np.testing.assert_allclose(back, pts, atol=1e-10)
+    with pytest.raises(LaminarrayError, match="rigid"):
+        apply_transform(np.diag([2.0, 1, 1, 1]), pts)
+
+
+def test_apply_transform_to_mesh_dataset_moves_points_rotates_orientations():
+    rng = np.random.default_rng(0)
+    pos = rng.normal(size=(2, 6, 3)) * 10
+    ori = rng.normal(size=(2, 6, 3))
+    ori /= np.linalg.norm(ori, axis=-1, keepdims=True)
+    mesh = mesh_dataset(pos, [[0, 1, 2], [3, 4, 5]], orientation=ori)
+    true = _random_rigid(5)
+    moved = apply_transform(true, mesh)
+    np.testing.assert_allclose(moved["vertices"].values, apply_transform(true, pos))
+    np.testing.assert_allclose(moved["orientation"].values, ori @ true[:3, :3].T)
+    np.testing.assert_array_equal(moved["faces"].values, mesh["faces"].values)
+    np.testing.assert_allclose(moved["thickness"].values, mesh["thickness"].values)
+    assert moved["vertices"].attrs["units"] == "mm"
+
+
+def test_apply_transform_is_lazy_on_dask():
+    pts = xr.DataArray(
+        da.from_array(np.ones((10, 3)), chunks=(5, 3)),
+        dims=("channel", "xyz"),
+        attrs={"units": "mm"},
+    )
+    with raise_if_dask_computes():
+        moved = apply_transform(rigid_transform(translation=[1, 2, 3]), pts)
+    np.testing.assert_allclose(moved.values, np.ones((10, 3)) + np.array([1, 2, 3]))
