@@ -1,0 +1,380 @@
+"""Read MATLAB ``.mat`` files (v7.3 HDF5 and v5/v7) as plain Python values.
+
+Both formats are decoded to the same Python model, in MATLAB's logical
+orientation (h5py's reversed axes are undone deterministically):
+
+============================  ==========================================
+MATLAB                        Python
+============================  ==========================================
+1x1 struct (or object)        ``dict`` (field -> value)
+struct array (n != 1)         ``list`` of ``dict`` (column-major order)
+cell array                    ``list`` (column-major order)
+char row / char matrix        ``str`` / ``list`` of ``str``
+numeric / logical array       ``numpy.ndarray`` (at least 2-D, MATLAB shape)
+sparse matrix                 ``scipy.sparse.csc_array`` (rows from the
+                              ``MATLAB_sparse`` attribute)
+empty array                   empty ``ndarray`` of the stored dims, ``""``
+                              for char, ``[]`` for cell
+function handle, opaque       ``None``
+============================  ==========================================
+
+A v7.3 file is read lazily: :meth:`MatFile.get` converts only the node it is
+asked for, so reading an SPM header never loads the inversion matrices stored
+beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import scipy.io
+import scipy.sparse
+
+from .errors import FileFormatError, MissingFileError
+
+__all__ = ["MatFile", "as_records", "as_scalar", "as_text", "as_vector"]
+
+_MISSING = object()
+_V5_MAGIC = b"MATLAB 5.0 MAT-file"
+_V73_MAGIC = b"MATLAB 7.3 MAT-file"
+
+
+class MatFile:
+    """An open ``.mat`` file in either format, navigated by field names and cell indices.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.mat`` file.
+
+    Attributes
+    ----------
+    format : {"v7.3", "v5"}
+        The MATLAB file format found.
+
+    Raises
+    ------
+    MissingFileError
+        If ``path`` does not exist.
+    FileFormatError
+        If the file is not a MATLAB file, claims v7.3 but is not HDF5, or
+        cannot be decoded.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingFileError(f"MATLAB file not found: {self.path}")
+        self._h5: h5py.File | None = None
+        self._v5: dict[str, Any] | None = None
+        if h5py.is_hdf5(self.path):
+            self.format = "v7.3"
+            try:
+                self._h5 = h5py.File(self.path, "r")
+            except OSError as exc:
+                raise FileFormatError(f"cannot open {self.path} as HDF5 (v7.3): {exc}") from exc
+            return
+        with open(self.path, "rb") as fh:
+            head = fh.read(128)
+        if head.startswith(_V73_MAGIC):
+            raise FileFormatError(
+                f"{self.path} says it is a MATLAB v7.3 file but is not valid HDF5 "
+                f"(truncated or corrupted; size {self.path.stat().st_size} bytes)"
+            )
+        if not head.startswith(_V5_MAGIC):
+            raise FileFormatError(
+                f"{self.path} is not a MATLAB .mat file (no v5 or v7.3 header); "
+                f"found first bytes {head[:20]!r}"
+            )
+        self.format = "v5"
+        try:
+            raw = scipy.io.loadmat(
+                self.path, squeeze_me=False, struct_as_record=True, chars_as_strings=True
+            )
+        except Exception as exc:  # scipy raises many types on corrupt files
+            raise FileFormatError(f"cannot decode MATLAB v5 file {self.path}: {exc}") from exc
+        self._v5 = {k: _convert_v5(v) for k, v in raw.items() if not k.startswith("__")}
+
+    def __enter__(self) -> MatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying HDF5 file (no-op for v5)."""
+        if self._h5 is not None:
+            self._h5.close()
+            self._h5 = None
+
+    def variables(self) -> list[str]:
+        """Names of the top-level variables."""
+        if self._h5 is not None:
+            return [k for k in self._h5 if not k.startswith("#")]
+        return list(self._v5 or {})
+
+    def get(self, *keys: str | int, default: Any = _MISSING) -> Any:
+        """Convert the value at ``keys`` (field names and 0-based cell indices).
+
+        Parameters
+        ----------
+        *keys : str or int
+            Path from a top-level variable, e.g. ``("D", "other", "inv", 0)``.
+        default : object, optional
+            Returned when the path does not exist; without it a missing path
+            raises :class:`FileFormatError` naming the missing field.
+        """
+        try:
+            node = self._node(keys)
+        except KeyError as exc:
+            if default is not _MISSING:
+                return default
+            raise FileFormatError(f"{self.path} has no field {exc.args[0]}") from None
+        return self._convert(node)
+
+    def has(self, *keys: str | int) -> bool:
+        """Whether the path ``keys`` exists."""
+        try:
+            self._node(keys)
+        except KeyError:
+            return False
+        return True
+
+    def length(self, *keys: str | int) -> int:
+        """Number of elements of the cell or array at ``keys`` without converting it (0 if absent)."""
+        try:
+            node = self._node(keys)
+        except KeyError:
+            return 0
+        if isinstance(node, h5py.Dataset):
+            return 0 if _attr(node, "MATLAB_empty") else int(node.size)
+        if isinstance(node, list | str):
+            return len(node)
+        return int(np.size(node)) if node is not None else 0
+
+    # ------------------------------------------------------------------ internals
+
+    def _node(self, keys: tuple[str | int, ...]) -> Any:
+        node: Any = self._h5 if self._h5 is not None else self._v5
+        done: list[str] = []
+        for key in keys:
+            done.append(f"{{{key + 1}}}" if isinstance(key, int) else f".{key}")
+            where = "".join(done).lstrip(".")
+            try:
+                node = self._step(node, key)
+            except (KeyError, IndexError, TypeError):
+                raise KeyError(f"`{where}`") from None
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise FileFormatError(f"{self.path}: cannot read `{where}`: {exc}") from exc
+        return node
+
+    def _step(self, node: Any, key: str | int) -> Any:
+        if self._h5 is not None and isinstance(node, h5py.Group | h5py.Dataset):
+            if isinstance(key, str):
+                if not isinstance(node, h5py.Group) or "MATLAB_sparse" in node.attrs:
+                    raise KeyError(key)
+                if _is_struct_array(node):
+                    return self._convert(node)[key]
+                return node[key]
+            if isinstance(node, h5py.Dataset) and node.dtype == h5py.ref_dtype:
+                refs = node[()].ravel()
+                return node.file[refs[key]]
+            return self._convert(node)[key]
+        if isinstance(node, dict) and isinstance(key, str):
+            return node[key]
+        if isinstance(node, list) and isinstance(key, int):
+            return node[key]
+        raise KeyError(key)
+
+    def _convert(self, node: Any) -> Any:
+        if not isinstance(node, h5py.Group | h5py.Dataset):
+            return node
+        try:
+            return _convert_h5(node)
+        except FileFormatError:
+            raise
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise FileFormatError(f"{self.path}: cannot decode `{node.name}`: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- v7.3
+
+
+def _attr(obj: Any, name: str) -> Any:
+    value = obj.attrs.get(name)
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode()
+    return value
+
+
+def _is_struct_array(group: h5py.Group) -> bool:
+    """A struct array stores each field as a reference dataset without a class attribute."""
+    fields = [group[k] for k in group]
+    return bool(fields) and all(
+        isinstance(f, h5py.Dataset) and f.dtype == h5py.ref_dtype and "MATLAB_class" not in f.attrs
+        for f in fields
+    )
+
+
+def _field_names(group: h5py.Group) -> list[str]:
+    names = group.attrs.get("MATLAB_fields")
+    if names is None:
+        return list(group)
+    decoded = ["".join(c.decode() for c in np.asarray(n).ravel()) for n in names]
+    return [n for n in decoded if n in group] + [n for n in group if n not in decoded]
+
+
+def _convert_h5(node: h5py.Group | h5py.Dataset) -> Any:
+    if isinstance(node, h5py.Group):
+        if "MATLAB_sparse" in node.attrs:
+            return _h5_sparse(node)
+        if _attr(node, "MATLAB_class") == "function_handle":
+            return None
+        if _is_struct_array(node):
+            names = _field_names(node)
+            refs = {n: node[n][()].ravel() for n in names}
+            count = len(refs[names[0]])
+            if any(len(r) != count for r in refs.values()):
+                raise FileFormatError(f"struct array `{node.name}` has fields of unequal length")
+            return [{n: _convert_h5(node.file[refs[n][i]]) for n in names} for i in range(count)]
+        return {n: _convert_h5(node[n]) for n in _field_names(node)}
+    cls = _attr(node, "MATLAB_class")
+    if _attr(node, "MATLAB_empty"):
+        dims = tuple(int(d) for d in np.asarray(node[()]).ravel())
+        if cls == "char":
+            return ""
+        if cls == "cell":
+            return []
+        return np.zeros(dims or (0, 0), dtype=_DTYPES.get(cls, np.float64))
+    if node.dtype == h5py.ref_dtype:
+        refs = node[()].ravel()
+        if cls not in (None, "cell"):
+            raise FileFormatError(f"`{node.name}` holds references but has class {cls!r}")
+        return [_convert_h5(node.file[r]) for r in refs]
+    if cls in ("function_handle", "opaque") or _attr(node, "MATLAB_object_decode"):
+        return None
+    raw = node[()]
+    if raw.dtype.names and {"real", "imag"} <= set(raw.dtype.names):
+        raw = raw["real"] + 1j * raw["imag"]
+    array = np.asarray(raw).transpose()
+    if array.ndim < 2:
+        array = array.reshape((1, -1) if array.ndim else (1, 1))
+    if cls == "char":
+        return _rows_to_text(array)
+    if cls == "logical":
+        return array.astype(bool)
+    return array
+
+
+_DTYPES = {
+    "double": np.float64,
+    "single": np.float32,
+    "logical": np.bool_,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "int32": np.int32,
+    "uint32": np.uint32,
+    "int64": np.int64,
+    "uint64": np.uint64,
+}
+
+
+def _rows_to_text(codes: np.ndarray) -> str | list[str]:
+    rows = [
+        "".join(map(chr, row.astype(np.int64).tolist()))
+        for row in codes.reshape(codes.shape[0], -1)
+    ]
+    return rows[0] if len(rows) == 1 else rows
+
+
+def _h5_sparse(group: h5py.Group) -> scipy.sparse.csc_array:
+    n_rows = int(np.asarray(group.attrs["MATLAB_sparse"]).ravel()[0])
+    jc = np.asarray(group["jc"][()]).ravel().astype(np.int64)
+    ir = (
+        np.asarray(group["ir"][()]).ravel().astype(np.int64) if "ir" in group else np.zeros(0, int)
+    )
+    data = np.asarray(group["data"][()]).ravel() if "data" in group else np.zeros(ir.size)
+    if data.dtype.names and {"real", "imag"} <= set(data.dtype.names):
+        data = data["real"] + 1j * data["imag"]
+    if (
+        jc.size < 1
+        or jc[-1] != ir.size
+        or data.size != ir.size
+        or (ir.size and ir.max() >= n_rows)
+    ):
+        raise FileFormatError(
+            f"sparse matrix `{group.name}` is inconsistent: {n_rows} rows, "
+            f"{jc.size - 1} columns, {ir.size} row indices, {data.size} values"
+        )
+    if _attr(group, "MATLAB_class") == "logical":
+        data = data.astype(bool)
+    return scipy.sparse.csc_array((data, ir, jc), shape=(n_rows, jc.size - 1))
+
+
+# --------------------------------------------------------------------------- v5
+
+
+def _convert_v5(value: Any) -> Any:
+    if scipy.sparse.issparse(value):
+        return scipy.sparse.csc_array(value)
+    if not isinstance(value, np.ndarray):
+        return None  # MatlabFunction / opaque objects
+    if value.dtype.names:
+        records = [
+            {n: _convert_v5(item[n]) for n in value.dtype.names} for item in value.ravel(order="F")
+        ]
+        return records[0] if len(records) == 1 else records
+    if value.dtype == object:
+        return [_convert_v5(item) for item in value.ravel(order="F")]
+    if value.dtype.kind == "U":
+        rows = [str(row) for row in value.ravel()]
+        return "" if not rows else rows[0] if len(rows) == 1 else rows
+    return value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def as_records(value: Any) -> list[dict[str, Any]]:
+    """A struct or struct array as a list of dicts (a 1x1 struct gives one record)."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    if isinstance(value, np.ndarray) and value.size == 0:
+        return []
+    raise TypeError(f"expected a struct array, found {type(value).__name__}")
+
+
+def as_text(value: Any) -> str:
+    """A MATLAB char value (or a one-element cell of one) as ``str``."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, str):
+        return value.rstrip("\x00")
+    if isinstance(value, np.ndarray) and value.size == 0:
+        return ""
+    raise TypeError(f"expected text, found {type(value).__name__}")
+
+
+def as_vector(value: Any) -> np.ndarray:
+    """A numeric MATLAB array (dense or sparse) flattened in column-major order."""
+    if scipy.sparse.issparse(value):
+        value = value.toarray()
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "USV":
+        raise TypeError(f"expected numbers, found dtype {array.dtype}")
+    return array.ravel(order="F")
+
+
+def as_scalar(value: Any) -> float:
+    """A one-element numeric MATLAB array as ``float``."""
+    vector = as_vector(value)
+    if vector.size != 1:
+        raise TypeError(f"expected one number, found {vector.size} values")
+    return float(vector[0])

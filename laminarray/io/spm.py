@@ -1,0 +1,382 @@
+"""SPM M/EEG datasets (``.mat`` header + ``.dat`` binary) <-> laminarray sensor datasets.
+
+:func:`read_spm` returns a lazy sensor dataset whose data are a dask array
+over the memory-mapped ``.dat`` file (chunked over trials); :func:`write_spm`
+streams a sensor dataset back to the SPM layout, optionally with an inversion
+in ``D.other.inv{1}`` (see :mod:`laminarray.io.spm_inversion`).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._validation import LaminarrayError, check_option, validate_type
+from ..schema import XYZ, sensor_dataset, validate_sensor
+from ._dat import lazy_dat, write_dat
+from ._matwrite import StructArray, write_mat
+from ._spm_header import SPMHeader, open_spm, read_fiducials, read_header, read_sensors
+from ._units import sensor_unit_factor
+
+__all__ = ["read_spm", "write_spm"]
+
+CHUNK_BYTES = 64 * 2**20
+_SELECTIONS = ("all", "MEG", "good", "EEG")
+
+
+def read_spm(
+    path: str | Path,
+    channels: str | Sequence[str] = "all",
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> xr.Dataset:
+    """Read an SPM M/EEG dataset lazily as a sensor dataset.
+
+    Parameters
+    ----------
+    path : str or Path
+        The header ``.mat`` (v7.3 HDF5 or v5/v7); the ``.dat`` is found from
+        ``D.data.fname``, else by name beside the header.
+    channels : {"all", "MEG", "good", "EEG"} or sequence of str
+        ``"all"`` keeps every channel; ``"MEG"`` channels whose type contains
+        ``"MEG"`` (MEG, MEGMAG, MEGGRAD, MEGPLANAR; not REFMAG); ``"good"``
+        those MEG channels not marked bad (laMEG's selection); ``"EEG"`` EEG
+        channels; or a list of labels (in the order wanted). Bad flags stay
+        available as the ``bad`` coordinate.
+    chunk_bytes : int
+        Target chunk size of the dask array (whole trials per chunk; a trial
+        larger than this is split along time).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``data (channel, time, trial)`` backed by dask, MEG in fT, EEG in uV
+        (per-channel units in ``ch_units``); coords ``channel``, ``ch_type``,
+        ``bad``, ``ch_units``, ``time`` (s, ``timeOnset + n / Fsample``),
+        ``trial``, ``condition``, ``bad_trial`` and ``trial_onset`` (s, when
+        stored); when the header has them, ``fiducials (fiducial, xyz)``,
+        ``headshape (headshape_point, xyz)``, ``sensor_position`` and
+        ``sensor_orientation (channel, xyz)`` and the MEG coil geometry
+        ``coil_position``/``coil_orientation (coil, xyz)``,
+        ``coil_weights (channel, coil)``; positions in mm. attrs ``sfreq``,
+        ``time_onset``, ``spm_type``, ``source_file``, ``spm_format``.
+
+    Raises
+    ------
+    FileFormatError
+        For a missing or truncated ``.dat`` (expected and actual bytes),
+        header dims that disagree with the binary, an unsupported data type,
+        a missing field (named), a v7.3 file that is not HDF5 or a ``.mat``
+        that is not an SPM dataset. Nothing is read before all checks pass.
+
+    Examples
+    --------
+    >>> ds = read_spm("sub-01_task.mat", channels="good")   # doctest: +SKIP
+    >>> ds.data.sel(time=slice(0, 0.5)).mean("trial").compute()   # doctest: +SKIP
+    """
+    with open_spm(path) as mat:
+        header = read_header(mat)
+        geometry = {"fiducials": read_fiducials(mat), "sensors": read_sensors(mat, header.labels)}
+    index = _select_channels(header, channels)
+    canonical = [sensor_unit_factor(header.units[i], header.types[i]) for i in index]
+    factor = np.array([f for _, f in canonical])
+    gain = factor if header.slope is None else header.slope[index] * factor
+    intercept = None if header.intercept is None else header.intercept[index] * factor
+    data = lazy_dat(
+        header.layout, index, None if np.all(gain == 1.0) else gain, intercept, chunk_bytes
+    )
+    ch_units = [u for u, _ in canonical]
+    labels = [header.labels[i] for i in index]
+    ds = sensor_dataset(
+        data,
+        labels,
+        header.times,
+        ch_types=[header.types[i] for i in index],
+        units=ch_units[0] if len(set(ch_units)) == 1 else "mixed",
+        conditions=header.conditions,
+        bad=header.bad[index],
+        attrs={
+            "sfreq": header.fsample,
+            "time_onset": header.time_onset,
+            "spm_type": header.spm_type,
+            "source_file": str(header.path),
+            "spm_format": header.format,
+        },
+    )
+    coords: dict[str, Any] = {
+        "ch_units": ("channel", np.array(ch_units, dtype=str)),
+        "bad_trial": ("trial", header.bad_trials),
+    }
+    if header.onsets is not None:
+        coords["trial_onset"] = ("trial", header.onsets, {"units": "s"})
+    ds = ds.assign_coords(coords)
+    return ds.assign(_geometry_variables(geometry, index))
+
+
+def _select_channels(header: SPMHeader, channels: str | Sequence[str]) -> np.ndarray:
+    types = [t.upper() for t in header.types]
+    if isinstance(channels, str):
+        check_option("channels", channels, _SELECTIONS)
+        keep = {
+            "all": [True] * len(types),
+            "MEG": ["MEG" in t for t in types],
+            "good": [("MEG" in t) and not b for t, b in zip(types, header.bad, strict=True)],
+            "EEG": [t == "EEG" for t in types],
+        }[channels]
+        index = np.flatnonzero(keep)
+    else:
+        wanted = [str(c) for c in channels]
+        position = {label: i for i, label in enumerate(header.labels)}
+        unknown = [c for c in wanted if c not in position]
+        if unknown:
+            raise LaminarrayError(
+                f"`channels` names labels not in {header.path}: {unknown[:10]}; "
+                f"available: {header.labels[:10]}{' ...' if len(header.labels) > 10 else ''}"
+            )
+        index = np.array([position[c] for c in wanted], dtype=np.int64)
+    if index.size == 0:
+        raise LaminarrayError(
+            f"`channels={channels!r}` selects no channel of {header.path} "
+            f"(types present: {sorted(set(header.types))})"
+        )
+    return index
+
+
+def _geometry_variables(geometry: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
+    mm = {"units": "mm"}
+    out: dict[str, Any] = {}
+    fid = geometry["fiducials"]
+    if "fiducials" in fid:
+        labels, points = fid["fiducials"]
+        out["fiducials"] = xr.DataArray(
+            points,
+            dims=("fiducial", "xyz"),
+            coords={"fiducial": np.array(labels, dtype=str)},
+            attrs={**mm, "long_name": "fiducial position"},
+        )
+    if "headshape" in fid:
+        out["headshape"] = xr.DataArray(
+            fid["headshape"],
+            dims=("headshape_point", "xyz"),
+            attrs={**mm, "long_name": "head-shape point"},
+        )
+    sens = geometry["sensors"]
+    for key, name, attrs in (
+        ("position", "sensor_position", {**mm, "long_name": "sensor position"}),
+        ("orientation", "sensor_orientation", {"units": "1", "long_name": "sensor orientation"}),
+    ):
+        if key in sens:
+            out[name] = xr.DataArray(sens[key][index], dims=("channel", "xyz"), attrs=attrs)
+    if "coil_weights" in sens:
+        out["coil_position"] = xr.DataArray(
+            sens["coil_position"], dims=("coil", "xyz"), attrs={**mm, "long_name": "coil position"}
+        )
+        out["coil_orientation"] = xr.DataArray(
+            sens["coil_orientation"],
+            dims=("coil", "xyz"),
+            attrs={"units": "1", "long_name": "coil orientation"},
+        )
+        out["coil_weights"] = xr.DataArray(
+            sens["coil_weights"][index],
+            dims=("channel", "coil"),
+            attrs={"units": "1", "long_name": "channel = coil_weights @ coil signals"},
+        )
+    return {k: v.assign_coords(xyz=list(XYZ)) if "xyz" in v.dims else v for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_spm(
+    ds: xr.Dataset,
+    path: str | Path,
+    format: str = "v7.3",
+    *,
+    inverse: xr.Dataset | None = None,
+    mesh: xr.Dataset | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Path:
+    """Write a sensor dataset as an SPM M/EEG dataset (``.mat`` header + ``.dat``).
+
+    The ``.dat`` is float32 little-endian in SPM's order, written in blocks of
+    whole trials (about ``chunk_bytes`` at a time) so datasets larger than
+    memory can be written from dask; each file is written beside and moved
+    into place.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Sensor dataset ``data (channel, time, trial)`` with uniformly sampled
+        ``time`` (s). Values are written in their own units (per channel from
+        ``ch_units`` when present, else ``data.attrs["units"]``).
+    path : str or Path
+        Header path; ``.mat`` is added or replaced, the binary goes beside it
+        with the ``.dat`` suffix.
+    format : {"v7.3", "v5"}
+        MATLAB format of the header.
+    inverse : xarray.Dataset, optional
+        An inverse dataset to embed as ``D.other.inv{1}`` (see
+        :func:`laminarray.io.spm_inversion.inversion_record`).
+    mesh : xarray.Dataset, optional
+        Multilayer mesh stored with the inversion (``mesh.tess_mni``).
+    chunk_bytes : int
+        Memory bound of the streaming write.
+
+    Returns
+    -------
+    Path
+        The header path written.
+    """
+    validate_type(ds, xr.Dataset, "ds")
+    check_option("format", format, ("v7.3", "v5"))
+    ds = validate_sensor(ds)
+    mat_path = Path(path)
+    mat_path = (
+        mat_path.with_suffix(".mat")
+        if mat_path.suffix in (".mat", ".dat")
+        else Path(f"{mat_path}.mat")
+    )
+    dat_path = mat_path.with_suffix(".dat")
+    times = np.asarray(ds["time"].values, dtype=np.float64)
+    fsample = _sampling_rate(times, ds)
+    n_c, n_t, n_k = (ds.sizes[d] for d in ("channel", "time", "trial"))
+    write_dat(dat_path, ds["data"].data, chunk_bytes)
+    header: dict[str, Any] = {
+        "type": "single" if n_k > 1 else "evoked",
+        "Nsamples": float(n_t),
+        "Fsample": fsample,
+        "timeOnset": float(times[0]),
+        "trials": _trial_records(ds),
+        "channels": _channel_records(ds),
+        "data": {
+            "fname": str(dat_path.resolve()),
+            "dim": np.array([n_c, n_t, n_k] if n_k > 1 else [n_c, n_t], dtype=np.float64),
+            "dtype": 16.0,
+            "be": 0.0,
+            "offset": 0.0,
+            "pos": np.zeros((1, 0)),
+            "scl_slope": np.zeros((0, 0)),
+            "scl_inter": np.zeros((0, 0)),
+            "permission": "rw",
+        },
+        "fname": mat_path.name,
+        "path": str(mat_path.resolve().parent),
+        "transform": {"ID": "time"},
+        "condlist": sorted(set(_conditions(ds))),
+        "history": None,
+        "other": {},
+    }
+    header.update(_geometry_fields(ds))
+    if inverse is not None:
+        from .spm_inversion import inversion_record
+
+        header["other"] = {"inv": [inversion_record(inverse, ds, mesh)]}
+    header["other"]["laminarray"] = {"written": datetime.datetime.now(datetime.UTC).isoformat()}
+    write_mat(mat_path, {"D": header}, format)
+    return mat_path
+
+
+def _sampling_rate(times: np.ndarray, ds: xr.Dataset) -> float:
+    if times.size < 2:
+        sfreq = ds.attrs.get("sfreq")
+        if sfreq is None:
+            raise LaminarrayError(
+                "a one-sample dataset needs attrs['sfreq'] (Hz) to be written as SPM"
+            )
+        return float(sfreq)
+    steps = np.diff(times)
+    step = (times[-1] - times[0]) / (times.size - 1)
+    if not np.allclose(steps, step, rtol=1e-6, atol=0):
+        worst = float(np.max(np.abs(steps - step)))
+        raise LaminarrayError(
+            f"SPM needs uniformly sampled `time`; steps deviate from {step:.6g} s by up to "
+            f"{worst:.3g} s"
+        )
+    return float(1.0 / step)
+
+
+def _conditions(ds: xr.Dataset) -> list[str]:
+    if "condition" in ds.coords:
+        return [str(c) for c in ds["condition"].values]
+    return ["Undefined"] * ds.sizes["trial"]
+
+
+def _trial_records(ds: xr.Dataset) -> StructArray:
+    bad = ds["bad_trial"].values if "bad_trial" in ds.coords else np.zeros(ds.sizes["trial"])
+    onset = ds["trial_onset"].values if "trial_onset" in ds.coords else None
+    return StructArray(
+        {
+            "label": label,
+            "bad": float(bad[k]),
+            "onset": None if onset is None else float(onset[k]),
+            "repl": 1.0,
+            "tag": None,
+            "events": None,
+        }
+        for k, label in enumerate(_conditions(ds))
+    )
+
+
+def _channel_records(ds: xr.Dataset) -> StructArray:
+    n_c = ds.sizes["channel"]
+    units = (
+        [str(u) for u in ds["ch_units"].values]
+        if "ch_units" in ds.coords
+        else [str(ds["data"].attrs["units"])] * n_c
+    )
+    if "mixed" in units:
+        raise LaminarrayError(
+            "sensor data with units 'mixed' need a `ch_units (channel)` coordinate to be "
+            "written as SPM"
+        )
+    types = ds["ch_type"].values if "ch_type" in ds.coords else ["MEG"] * n_c
+    bad = ds["bad"].values if "bad" in ds.coords else np.zeros(n_c, bool)
+    return StructArray(
+        {
+            "label": str(label),
+            "type": str(types[i]),
+            "bad": float(bool(bad[i])),
+            "units": units[i],
+            "X_plot2D": None,
+            "Y_plot2D": None,
+        }
+        for i, label in enumerate(ds["channel"].values)
+    )
+
+
+def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "fiducials" in ds:
+        headshape = ds["headshape"].values if "headshape" in ds else np.zeros((0, 3))
+        out["fiducials"] = {
+            "fid": {
+                "pnt": np.asarray(ds["fiducials"].values, float),
+                "label": np.array([[str(x)] for x in ds["fiducial"].values], dtype=object),
+            },
+            "pnt": np.asarray(headshape, float),
+            "unit": "mm",
+        }
+    if "sensor_position" in ds or "coil_weights" in ds:
+        types = np.asarray(ds["ch_type"].values).astype(str)
+        meg = np.array(["MEG" in t.upper() for t in types])
+        labels = [str(x) for x in ds["channel"].values[meg]]
+        sens: dict[str, Any] = {
+            "label": np.array([[x] for x in labels], dtype=object),
+            "chantype": np.array([[t.lower()] for t in types[meg]], dtype=object),
+            "unit": "mm",
+        }
+        if "sensor_position" in ds:
+            sens["chanpos"] = np.asarray(ds["sensor_position"].values[meg], float)
+        if "sensor_orientation" in ds:
+            sens["chanori"] = np.asarray(ds["sensor_orientation"].values[meg], float)
+        if "coil_weights" in ds:
+            sens["coilpos"] = np.asarray(ds["coil_position"].values, float)
+            sens["coilori"] = np.asarray(ds["coil_orientation"].values, float)
+            sens["tra"] = np.asarray(ds["coil_weights"].values[meg], float)
+        out["sensors"] = {"meg": sens}
+    return out
