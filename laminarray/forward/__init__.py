@@ -1,6 +1,9 @@
 """Forward models: sensor arrays, head/MRI transforms, spherical gain matrices, lead fields.
 
 - :mod:`~laminarray.forward.transforms`: :func:`coregister`, :func:`apply_transform`.
+- :mod:`~laminarray.forward.sensors`: :func:`make_sensors`, :func:`helmet_array`,
+  :func:`opm_array`, fiducials.
+- :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
 - ``coregister_headshape`` (head-shape ICP) is imported lazily from
   :mod:`laminarray.forward.headshape` when that module is installed.
 """
@@ -10,6 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .sensors import (
+    head_fiducials,
+    helmet_array,
+    make_fiducials,
+    make_sensors,
+    opm_array,
+    scalp_surface,
+)
+from .sphere import fit_sphere, sphere_gain
 from .transforms import apply_transform, coregister, invert_transform, rigid_transform
 
 _LAZY = {"coregister_headshape": "headshape"}
@@ -18,8 +30,16 @@ __all__ = [
     "apply_transform",
     "coregister",
     "coregister_headshape",
+    "fit_sphere",
+    "head_fiducials",
+    "helmet_array",
     "invert_transform",
+    "make_fiducials",
+    "make_sensors",
+    "opm_array",
     "rigid_transform",
+    "scalp_surface",
+    "sphere_gain",
 ]
 
 

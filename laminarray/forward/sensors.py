@@ -1,0 +1,439 @@
+"""Sensor arrays: positions, orientations and coil integration points of MEG channels.
+
+A sensor array is an ``xarray.Dataset`` over ``channel``:
+
+=======================================  ============  =================================
+variable                                 units         meaning
+=======================================  ============  =================================
+``position (channel, xyz)``              mm            channel position (first coil)
+``orientation (channel, xyz)``           1             unit measurement direction
+``coil_position (channel, coil, xyz)``   mm            integration points
+``coil_orientation (channel, coil,       1             direction sensed at each point
+xyz)``
+``coil_weight (channel, coil)``          1             weight of each point (sums the field)
+``fiducials (fiducial, xyz)``            mm            ``nas``/``lpa``/``rpa`` (optional)
+=======================================  ============  =================================
+
+with coords ``channel`` (labels) and ``ch_type`` (``"MEG"``) and attrs
+``kind`` (``"magnetometer"``/``"gradiometer"``) and ``coord_frame``. The field
+a channel measures is ``sum_k coil_weight[k] * B(coil_position[k]) .
+coil_orientation[k]``: a point magnetometer is one point of weight 1, a
+first-order axial gradiometer two coils ``baseline`` mm apart along the
+orientation with weights +1 (near coil) and -1 (far coil).
+:func:`laminarray.forward.apply_transform` moves the whole array rigidly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._validation import LaminarrayError, check_option, check_positive, describe
+from ..schema import XYZ
+
+__all__ = [
+    "head_fiducials",
+    "helmet_array",
+    "make_fiducials",
+    "make_sensors",
+    "opm_array",
+    "scalp_surface",
+]
+
+KINDS = ("magnetometer", "gradiometer")
+
+
+def make_sensors(
+    positions: Any,
+    orientations: Any,
+    labels: Sequence[str] | None = None,
+    kind: str = "magnetometer",
+    *,
+    baseline: float = 50.0,
+    coil_size: float = 0.0,
+    fiducials: xr.DataArray | None = None,
+    coord_frame: str = "head",
+) -> xr.Dataset:
+    """Build a sensor array from channel positions (mm) and orientations.
+
+    Parameters
+    ----------
+    positions : array, shape (n_channels, 3)
+        Channel (near-coil) positions in mm.
+    orientations : array, shape (n_channels, 3)
+        Measurement directions (normalised here), pointing away from the head
+        for the usual convention.
+    labels : sequence of str, optional
+        Channel labels (default ``MEG001``, ``MEG002``, ...).
+    kind : {"magnetometer", "gradiometer"}
+        Point magnetometers, or first-order axial gradiometers whose far coil
+        sits ``baseline`` mm further along the orientation.
+    baseline : float
+        Gradiometer baseline in mm (default 50, as CTF systems).
+    coil_size : float
+        Side of a square coil in mm; > 0 integrates each coil over four
+        points at ``±coil_size/4`` in its plane (weights 1/4 each) instead
+        of one point.
+    fiducials : DataArray (fiducial, xyz), optional
+        Head fiducials to carry with the array (see :func:`make_fiducials`).
+    coord_frame : str
+        Name of the coordinate frame of ``positions`` (attrs, default ``"head"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The sensor array described in this module's docstring.
+    """
+    check_option("kind", kind, KINDS)
+    pos = _points(positions, "positions")
+    ori = _directions(orientations, "orientations", pos.shape[0])
+    n_channels = pos.shape[0]
+    if labels is None:
+        labels = [f"MEG{i + 1:03d}" for i in range(n_channels)]
+    names = np.asarray(labels).astype(str)
+    if names.shape != (n_channels,) or np.unique(names).size != n_channels:
+        raise LaminarrayError(
+            f"`labels` must be {n_channels} unique channel names; got {describe(labels)}"
+        )
+    coil_size = check_positive("coil_size", coil_size, allow_zero=True)
+    offsets, weights = _coil_offsets(kind, check_positive("baseline", baseline), coil_size)
+    frame = _tangent_frames(ori)  # (channel, 3 axes, xyz): two tangents then the normal
+    coil_pos = pos[:, None, :] + np.einsum("ka,cax->ckx", offsets, frame)
+    coil_ori = np.broadcast_to(ori[:, None, :], coil_pos.shape)
+    ds = xr.Dataset(
+        {
+            "position": (("channel", "xyz"), pos, _attrs("mm", "channel position")),
+            "orientation": (("channel", "xyz"), ori, _attrs("1", "measurement direction")),
+            "coil_position": (
+                ("channel", "coil", "xyz"),
+                coil_pos,
+                _attrs("mm", "coil integration point"),
+            ),
+            "coil_orientation": (
+                ("channel", "coil", "xyz"),
+                np.array(coil_ori),
+                _attrs("1", "direction sensed at the integration point"),
+            ),
+            "coil_weight": (
+                ("channel", "coil"),
+                np.broadcast_to(weights, (n_channels, weights.size)).copy(),
+                _attrs("1", "integration weight"),
+            ),
+        },
+        coords={
+            "channel": names,
+            "ch_type": ("channel", np.full(n_channels, "MEG")),
+            "xyz": list(XYZ),
+        },
+        attrs={"kind": kind, "coord_frame": coord_frame, "baseline_mm": float(baseline)},
+    )
+    if fiducials is not None:
+        ds["fiducials"] = fiducials
+    return ds
+
+
+def make_fiducials(nas: Any, lpa: Any, rpa: Any) -> xr.DataArray:
+    """Fiducial points as a labelled ``(fiducial, xyz)`` array in mm.
+
+    Parameters
+    ----------
+    nas, lpa, rpa : array, shape (3,)
+        Nasion, left and right pre-auricular points in mm.
+
+    Returns
+    -------
+    xarray.DataArray
+        Named ``"fiducials"``, coords ``fiducial = ["nas", "lpa", "rpa"]``.
+    """
+    pts = _points([nas, lpa, rpa], "fiducials")
+    return xr.DataArray(
+        pts,
+        dims=("fiducial", "xyz"),
+        coords={"fiducial": ["nas", "lpa", "rpa"], "xyz": list(XYZ)},
+        name="fiducials",
+        attrs=_attrs("mm", "fiducial position"),
+    )
+
+
+def scalp_surface(scalp_or_mesh: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Scalp vertices (mm) and faces from a mesh Dataset or a ``(vertices, faces)`` tuple.
+
+    Returns
+    -------
+    vertices : ndarray, shape (n, 3), float64
+    faces : ndarray, shape (m, 3), int64
+    """
+    if isinstance(scalp_or_mesh, xr.Dataset):
+        if "scalp_vertices" not in scalp_or_mesh or "scalp_faces" not in scalp_or_mesh:
+            raise LaminarrayError(
+                "the mesh has no scalp: expected variables `scalp_vertices` and `scalp_faces`; "
+                f"found {list(scalp_or_mesh.data_vars)}. Pass a (vertices, faces) tuple instead"
+            )
+        verts = scalp_or_mesh["scalp_vertices"].values
+        faces = scalp_or_mesh["scalp_faces"].values
+    elif isinstance(scalp_or_mesh, tuple | list) and len(scalp_or_mesh) == 2:
+        verts, faces = scalp_or_mesh
+    else:
+        raise LaminarrayError(
+            "`scalp` must be a mesh Dataset with `scalp_vertices`/`scalp_faces` or a "
+            f"(vertices, faces) tuple; got {describe(scalp_or_mesh)}"
+        )
+    verts = _points(verts, "scalp vertices")
+    faces = np.asarray(faces)
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(verts):
+        raise LaminarrayError(
+            f"scalp faces must be (m, 3) indices into {len(verts)} vertices; got {describe(faces)}"
+        )
+    return verts, faces.astype(np.int64)
+
+
+def head_fiducials(scalp_or_mesh: Any) -> xr.DataArray:
+    """Approximate fiducials of a head surface: its extreme points front, left and right.
+
+    The nasion is the scalp vertex furthest along +y, the pre-auricular points
+    the vertices furthest along -x and +x, each among the vertices within 15 %
+    of the head height of the head centre height (so that ear points are at
+    ear level). Useful for synthetic subjects; real data carry digitised
+    fiducials.
+
+    Returns
+    -------
+    xarray.DataArray (fiducial, xyz), mm
+    """
+    verts, _ = scalp_surface(scalp_or_mesh)
+    center = (verts.max(axis=0) + verts.min(axis=0)) / 2
+    height = np.ptp(verts[:, 2])
+    band = verts[np.abs(verts[:, 2] - center[2]) <= 0.15 * height]
+    return make_fiducials(
+        band[np.argmax(band[:, 1])], band[np.argmin(band[:, 0])], band[np.argmax(band[:, 0])]
+    )
+
+
+def helmet_array(
+    n_channels: int = 274,
+    *,
+    head: Any = None,
+    center: Any = None,
+    radius: float | None = None,
+    gap: float = 25.0,
+    max_polar_angle: float = 115.0,
+    kind: str = "magnetometer",
+    baseline: float = 50.0,
+    coil_size: float = 0.0,
+) -> xr.Dataset:
+    """A generic whole-head (SQUID-like) helmet of radial sensors.
+
+    Channels are spread evenly (a Fibonacci lattice) over a spherical cap
+    around ``center``, from the vertex (+z) down to ``max_polar_angle``
+    degrees, each oriented radially outwards.
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of channels (default 274, as a CTF system).
+    head : mesh Dataset or (vertices, faces), optional
+        A head (scalp) surface: the helmet is centred on the least-squares
+        sphere of the scalp with radius ``scalp radius + gap``, and the
+        array carries the head's fiducials.
+    center : array (3,), optional
+        Helmet centre in mm (default the scalp sphere centre, else the origin).
+    radius : float, optional
+        Helmet radius in mm (default scalp radius + ``gap``, else 120).
+    gap : float
+        Scalp-to-sensor distance in mm used with ``head`` (default 25).
+    max_polar_angle : float
+        Lowest extent of the helmet, degrees from +z (default 115).
+    kind, baseline, coil_size
+        As in :func:`make_sensors`.
+
+    Returns
+    -------
+    xarray.Dataset
+        A sensor array (see :func:`make_sensors`).
+    """
+    if (
+        isinstance(n_channels, bool)
+        or not isinstance(n_channels, int | np.integer)
+        or n_channels < 1
+    ):
+        raise LaminarrayError(f"`n_channels` must be a positive integer, got {n_channels!r}")
+    fiducials = None
+    sphere_center, sphere_radius = np.zeros(3), 95.0
+    if head is not None:
+        from .sphere import fit_sphere
+
+        verts, _ = scalp_surface(head)
+        sphere_center, sphere_radius = fit_sphere(verts)
+        fiducials = head_fiducials(head)
+    center = sphere_center if center is None else _points([center], "center")[0]
+    radius = sphere_radius + check_positive("gap", gap) if radius is None else radius
+    radius = check_positive("radius", radius)
+    cap = np.cos(np.deg2rad(check_positive("max_polar_angle", max_polar_angle)))
+    # Fibonacci lattice on the cap: equal-area bands in z, golden-angle azimuths
+    k = np.arange(n_channels) + 0.5
+    z = 1.0 - k / n_channels * (1.0 - cap)
+    rho = np.sqrt(1.0 - z**2)
+    phi = k * np.pi * (3.0 - np.sqrt(5.0))
+    ori = np.column_stack([rho * np.cos(phi), rho * np.sin(phi), z])
+    return make_sensors(
+        center + radius * ori,
+        ori,
+        kind=kind,
+        baseline=baseline,
+        coil_size=coil_size,
+        fiducials=fiducials,
+    )
+
+
+def opm_array(
+    scalp_or_mesh: Any,
+    spacing: float = 35.0,
+    offset: float = 6.5,
+    wholehead: bool = True,
+    axes: int = 1,
+    *,
+    coil_size: float = 0.0,
+) -> xr.Dataset:
+    """An on-scalp OPM array with laMEG's parameters.
+
+    Sensors sit ``offset`` mm outside the scalp along its outward normal, at
+    least ``spacing`` mm apart (greedy Poisson-disc selection over the offset
+    surface's vertices, from the top of the head down, so the layout is
+    deterministic). Each sensor measures 1, 2 or 3 orthogonal axes: the
+    radial (normal) axis first, then two tangential axes; each axis is one
+    channel (labels ``OPM001Z``, ``OPM001Y``, ``OPM001X``).
+
+    Parameters
+    ----------
+    scalp_or_mesh : mesh Dataset with ``scalp_vertices``/``scalp_faces``, or (vertices, faces)
+        The scalp surface in mm.
+    spacing : float
+        Minimum distance between sensors in mm (laMEG ``sensor_spacing``, default 35).
+    offset : float
+        Scalp-to-sensor distance in mm (laMEG ``sensor_offset``, default 6.5).
+    wholehead : bool
+        Cover the whole head (default) or only its upper half (above the
+        centre of the scalp's bounding box).
+    axes : {1, 2, 3}
+        Measurement axes per sensor (laMEG ``axes``).
+    coil_size : float
+        As in :func:`make_sensors` (0 = point magnetometers).
+
+    Returns
+    -------
+    xarray.Dataset
+        A magnetometer sensor array carrying the head's fiducials.
+    """
+    check_option("axes", axes, (1, 2, 3))
+    spacing = check_positive("spacing", spacing)
+    offset = check_positive("offset", offset, allow_zero=True)
+    verts, faces = scalp_surface(scalp_or_mesh)
+    normals = _outward_normals(verts, faces)
+    candidates = verts + offset * normals
+    keep = np.ones(len(verts), bool)
+    if not wholehead:
+        keep = verts[:, 2] >= (verts[:, 2].max() + verts[:, 2].min()) / 2
+    order = np.flatnonzero(keep)[np.argsort(-candidates[keep, 2], kind="stable")]
+    chosen = _poisson_disc(candidates, order, spacing)
+    if chosen.size == 0:
+        raise LaminarrayError("no OPM sensor fits on the scalp; check `wholehead` and the scalp")
+    frame = _tangent_frames(normals[chosen])  # (sensor, axis, xyz): tangent, tangent, normal
+    axis_ori = frame[:, [2, 1, 0][:axes], :]  # radial first
+    pos = np.repeat(candidates[chosen], axes, axis=0)
+    labels = [f"OPM{i + 1:03d}{name}" for i in range(chosen.size) for name in "ZYX"[:axes]]
+    ds = make_sensors(
+        pos,
+        axis_ori.reshape(-1, 3),
+        labels,
+        coil_size=coil_size,
+        fiducials=head_fiducials((verts, faces)),
+    )
+    ds.attrs.update(
+        {"opm_spacing_mm": spacing, "opm_offset_mm": offset, "wholehead": bool(wholehead)}
+    )
+    ds.attrs["opm_axes"] = int(axes)
+    return ds
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _attrs(units: str, long_name: str) -> dict[str, str]:
+    return {"units": units, "long_name": long_name}
+
+
+def _points(value: Any, name: str) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 3 or not np.all(np.isfinite(array)):
+        raise LaminarrayError(
+            f"`{name}` must be finite (n, 3) positions in mm; got {describe(value)}"
+        )
+    return array
+
+
+def _directions(value: Any, name: str, n: int) -> np.ndarray:
+    array = _points(value, name)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    if array.shape[0] != n or np.any(norms == 0):
+        raise LaminarrayError(
+            f"`{name}` must be {n} non-zero direction vectors (n, 3); got {describe(value)}"
+        )
+    return array / norms
+
+
+def _coil_offsets(kind: str, baseline: float, coil_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integration points in the local frame (tangent1, tangent2, normal) and weights."""
+    if coil_size > 0:
+        q = coil_size / 4
+        plane = np.array([[q, q, 0], [q, -q, 0], [-q, q, 0], [-q, -q, 0]], float)
+        plane_w = np.full(4, 0.25)
+    else:
+        plane, plane_w = np.zeros((1, 3)), np.ones(1)
+    if kind == "magnetometer":
+        return plane, plane_w
+    far = plane + [0.0, 0.0, baseline]
+    return np.concatenate([plane, far]), np.concatenate([plane_w, -plane_w])
+
+
+def _tangent_frames(normals: np.ndarray) -> np.ndarray:
+    """Orthonormal frames (n, 3, 3): rows tangent1, tangent2, normal (right-handed)."""
+    helper = np.where(np.abs(normals[:, [0]]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
+    t1 = np.cross(normals, helper)
+    t1 /= np.linalg.norm(t1, axis=1, keepdims=True)
+    t2 = np.cross(normals, t1)
+    return np.stack([t1, t2, normals], axis=1)
+
+
+def _outward_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals pointing away from the centroid (any face winding)."""
+    tri = verts[faces]
+    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    outward = np.einsum("ij,ij->i", face_normals, tri.mean(axis=1) - verts.mean(axis=0))
+    face_normals[outward < 0] *= -1
+    normals = np.zeros_like(verts)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_normals)
+    lengths = np.linalg.norm(normals, axis=1, keepdims=True)
+    radial = verts - verts.mean(axis=0)
+    normals = np.where(lengths > 0, normals / np.where(lengths > 0, lengths, 1), radial)
+    flip = np.einsum("ij,ij->i", normals, radial) < 0
+    normals[flip] *= -1
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
+def _poisson_disc(points: np.ndarray, order: np.ndarray, spacing: float) -> np.ndarray:
+    """Greedy selection in ``order`` of points at least ``spacing`` apart."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(points[order])
+    blocked = np.zeros(order.size, bool)
+    chosen = []
+    for i in range(order.size):
+        if blocked[i]:
+            continue
+        chosen.append(order[i])
+        blocked[tree.query_ball_point(points[order[i]], spacing - 1e-9)] = True
+    return np.asarray(chosen, dtype=np.int64)

@@ -1,0 +1,319 @@
+"""MEG gain matrices of a spherically symmetric conductor (Sarvas' formula).
+
+For a current dipole ``q`` at ``r0`` inside a spherically symmetric
+conductor centred at the origin, the magnetic field at ``r`` outside it is
+(Sarvas 1987, Phys. Med. Biol. 32:11), with ``a = r - r0``,
+``a = |a|``, ``r = |r|``::
+
+    B(r) = mu0 / (4 pi F^2) * (F q x r0 - ((q x r0) . r) grad F)
+    F      = a (r a + r^2 - r0 . r)
+    grad F = (a^2 / r + a.r / a + 2 a + 2 r) r - (a + 2 r + a.r / a) r0
+
+independent of the conductivities and of the sphere radius (as long as the
+dipoles are inside and the sensors outside it). A radial dipole
+(``q || r0``) produces no field outside the sphere.
+
+The component sensed along ``n`` is linear in ``q``:
+``B . n = q . g`` with ``g = (r0 x n) / F - (grad F . n) (r0 x r) / F^2``
+(times ``mu0/4pi``), so the kernel forms every term from matrix products of
+the sensor and dipole coordinates (``(n_points, n_dipoles)`` temporaries,
+never ``(.., 3)`` broadcasts). With positions in mm and moments in nAm,
+``mu0/4pi * 1 nAm / mm^2 = 1e5 fT``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .._validation import LaminarrayError, check_option, describe
+from ..schema import gain_dataarray, validate_mesh
+
+__all__ = ["fit_sphere", "sphere_gain"]
+
+#: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
+FIELD_SCALE = 1e5
+#: bytes of one (n_points, n_dipoles) float64 temporary aimed at per task
+_TEMP_BYTES = 16 * 2**20
+
+
+def fit_sphere(points: Any) -> tuple[np.ndarray, float]:
+    """Least-squares sphere through surface points (algebraic fit).
+
+    Solves ``|p|^2 = 2 p . c + (R^2 - |c|^2)`` for the centre ``c`` and
+    radius ``R`` by linear least squares.
+
+    Parameters
+    ----------
+    points : array, shape (n, 3)
+        Surface points in mm (n >= 4, not coplanar).
+
+    Returns
+    -------
+    center : ndarray, shape (3,)
+        mm.
+    radius : float
+        mm.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < 4 or not np.all(np.isfinite(pts)):
+        raise LaminarrayError(
+            f"`points` must be at least 4 finite (n, 3) positions in mm; got {describe(points)}"
+        )
+    design = np.column_stack([2 * pts, np.ones(len(pts))])
+    solution, _, rank, _ = np.linalg.lstsq(design, np.einsum("ij,ij->i", pts, pts), rcond=None)
+    if rank < 4:
+        raise LaminarrayError("cannot fit a sphere: the points are coplanar or degenerate")
+    center = solution[:3]
+    return center, float(np.sqrt(solution[3] + center @ center))
+
+
+def sphere_gain(
+    mesh: xr.Dataset,
+    sensors: xr.Dataset,
+    center: Any = None,
+    radius: float | None = None,
+    *,
+    orientation: str = "fixed",
+    chunks: int | None = None,
+    dtype: Any = np.float64,
+) -> xr.DataArray:
+    """Gain matrix of a multilayer mesh for a sensor array in a spherical head.
+
+    Lazy: returns a dask-backed gain chunked along ``vertex``; each task
+    computes one chunk of vertices (all layers) against every coil
+    integration point, so peak memory is a few chunks whatever the mesh size.
+
+    Parameters
+    ----------
+    mesh : xarray.Dataset
+        Multilayer mesh (``vertices (layer, vertex, xyz)`` mm and, for fixed
+        orientation, ``orientation (layer, vertex, xyz)``), in the same
+        coordinate frame as ``sensors`` (see
+        :func:`laminarray.forward.apply_transform`).
+    sensors : xarray.Dataset
+        Sensor array from :mod:`laminarray.forward.sensors`.
+    center : array (3,), optional
+        Sphere centre in mm. Default: least-squares sphere of the mesh's
+        ``inner_skull_vertices`` if present, else its ``scalp_vertices``,
+        else the mesh attrs ``head_center_mm``/``head_radius_mm``.
+    radius : float, optional
+        Sphere radius in mm, only used to check that every dipole is inside
+        and every sensor outside (the field does not depend on it). Default:
+        the fitted radius, or with an explicit ``center`` the distance to the
+        nearest integration point.
+    orientation : {"fixed", "free"}
+        ``"fixed"`` uses the mesh's ``orientation``; ``"free"`` returns the
+        gain of unit dipoles along x, y and z (trailing ``xyz`` dim).
+    chunks : int, optional
+        Vertices per chunk (default: ~16 MB per temporary).
+    dtype : numpy dtype
+        Output dtype (default float64; computation is always float64).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``gain (channel, layer, vertex[, xyz])`` in fT/nAm with the mesh's
+        layer/vertex coords, source positions as coords ``source_x``,
+        ``source_y``, ``source_z (layer, vertex)`` (mm), and attrs
+        ``forward_model``, ``orientation``, ``sensor_kind``,
+        ``sphere_center_mm``, ``sphere_radius_mm``.
+
+    Raises
+    ------
+    LaminarrayError
+        If a dipole lies outside the sphere or at its centre (where Sarvas'
+        field vanishes identically), a sensor point lies inside the sphere,
+        or the mesh has no orientation for a fixed-orientation gain.
+    """
+    check_option("orientation", orientation, ("fixed", "free"))
+    mesh = validate_mesh(mesh)
+    coil_pos, coil_ori, weights = _coil_arrays(sensors)
+    center, radius = _sphere(mesh, coil_pos, center, radius)
+    src = mesh["vertices"].values - center
+    _check_geometry(src, coil_pos - center, radius)
+    if orientation == "fixed":
+        if "orientation" not in mesh:
+            raise LaminarrayError(
+                "a fixed-orientation gain needs the mesh's `orientation (layer, vertex, xyz)`; "
+                "compute one with laminarray.surf or pass orientation='free'"
+            )
+        moments = mesh["orientation"].values
+    else:
+        moments = None
+    n_layers, n_vertices, _ = src.shape
+    n_points = coil_pos.shape[0] * coil_pos.shape[1]
+    if chunks is None:
+        chunks = max(1, _TEMP_BYTES // (8 * n_points * n_layers))
+    chunks = int(min(chunks, n_vertices))
+    fixed = moments is not None
+    blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]
+    if fixed:
+        blocks.append(da.from_array(moments, chunks=(n_layers, chunks, 3)))
+    lazy = da.map_blocks(
+        _gain_block,
+        *blocks,
+        coil_pos=coil_pos - center,
+        coil_ori=coil_ori,
+        weights=weights,
+        out_dtype=np.dtype(dtype),
+        dtype=np.dtype(dtype),
+        drop_axis=2 if fixed else None,
+        new_axis=0,
+        chunks=((len(weights),), (n_layers,), blocks[0].chunks[1]) + (() if fixed else ((3,),)),
+        meta=np.empty((0,) * (3 if fixed else 4), dtype=dtype),
+    )
+    positions = mesh["vertices"].values
+    gain = gain_dataarray(
+        lazy,
+        sensors["channel"].values,
+        layers=mesh["layer"].values,
+        vertices=mesh["vertex"].values,
+        depth=mesh["depth"].values,
+        hemi=mesh["hemi"].values if "hemi" in mesh.coords else None,
+        ch_types=sensors["ch_type"].values if "ch_type" in sensors.coords else "MEG",
+        attrs={
+            "forward_model": "single sphere (Sarvas)",
+            "orientation": orientation,
+            "sensor_kind": str(sensors.attrs.get("kind", "magnetometer")),
+            "sphere_center_mm": [float(c) for c in center],
+            "sphere_radius_mm": float(radius),
+        },
+    )
+    return gain.assign_coords(
+        {
+            f"source_{axis}": (("layer", "vertex"), positions[..., i], {"units": "mm"})
+            for i, axis in enumerate("xyz")
+        }
+    )
+
+
+def _gain_block(
+    src: np.ndarray,
+    moments: np.ndarray | None = None,
+    *,
+    coil_pos: np.ndarray,
+    coil_ori: np.ndarray,
+    weights: np.ndarray,
+    out_dtype: np.dtype,
+) -> np.ndarray:
+    """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3)."""
+    n_layers, n_v, _ = src.shape
+    flat_q = None if moments is None else moments.reshape(-1, 3)
+    g = sarvas_gain(src.reshape(-1, 3), coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3), flat_q)
+    g = g.reshape(weights.shape + g.shape[1:])
+    out = np.einsum("ck,ck...->c...", weights, g, optimize=True)
+    return out.reshape((len(weights), n_layers, n_v) + out.shape[2:]).astype(out_dtype, copy=False)
+
+
+def sarvas_gain(
+    dipoles: np.ndarray,
+    points: np.ndarray,
+    normals: np.ndarray,
+    moments: np.ndarray | None = None,
+) -> np.ndarray:
+    """Field of unit dipoles along ``normals`` at ``points`` (pure-numpy kernel).
+
+    Parameters
+    ----------
+    dipoles : ndarray, shape (n_dipoles, 3)
+        Dipole positions in mm relative to the sphere centre.
+    points : ndarray, shape (n_points, 3)
+        Field points in mm relative to the sphere centre (outside the sphere).
+    normals : ndarray, shape (n_points, 3)
+        Unit directions along which the field is measured.
+    moments : ndarray, shape (n_dipoles, 3), optional
+        Dipole orientations (unit); default the three Cartesian axes.
+
+    Returns
+    -------
+    ndarray, shape (n_points, n_dipoles) or (n_points, n_dipoles, 3)
+        fT per nAm (``B . n``).
+    """
+    r2 = np.einsum("pk,pk->p", points, points)[:, None]
+    r = np.sqrt(r2)
+    r0r = points @ dipoles.T
+    r0n = normals @ dipoles.T
+    rn = np.einsum("pk,pk->p", points, normals)[:, None]
+    a2 = r2 + np.einsum("dk,dk->d", dipoles, dipoles)[None, :] - 2.0 * r0r
+    a = np.sqrt(a2)
+    ar_over_a = (r2 - r0r) / a
+    inv_f = 1.0 / (a * (r * a + r2 - r0r))
+    # (grad F . n) / F^2, as one (n_points, n_dipoles) array
+    grad_n = ((a2 / r + ar_over_a + 2.0 * a + 2.0 * r) * rn - (a + 2.0 * r + ar_over_a) * r0n) * (
+        inv_f * inv_f
+    )
+    axes = np.eye(3) if moments is None else None
+    cols = [moments] if moments is not None else [axes[k][None, :] for k in range(3)]
+    out = []
+    for q in cols:
+        # q . (r0 x n) = n . (q x r0) and q . (r0 x r) = r . (q x r0)
+        qxr0 = np.cross(np.broadcast_to(q, dipoles.shape), dipoles)
+        out.append(FIELD_SCALE * ((normals @ qxr0.T) * inv_f - grad_n * (points @ qxr0.T)))
+    return out[0] if moments is not None else np.stack(out, axis=-1)
+
+
+def _coil_arrays(sensors: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    needed = ("coil_position", "coil_orientation", "coil_weight")
+    if not isinstance(sensors, xr.Dataset) or any(v not in sensors for v in needed):
+        raise LaminarrayError(
+            "`sensors` must be a sensor array from laminarray.forward.make_sensors (or "
+            f"helmet_array/opm_array) with variables {list(needed)}; got {describe(sensors)}"
+        )
+    pos = sensors["coil_position"].transpose("channel", "coil", "xyz").values
+    ori = sensors["coil_orientation"].transpose("channel", "coil", "xyz").values
+    return pos, ori, sensors["coil_weight"].transpose("channel", "coil").values
+
+
+def _sphere(
+    mesh: xr.Dataset, coil_pos: np.ndarray, center: Any, radius: float | None
+) -> tuple[np.ndarray, float]:
+    if center is not None:
+        center = np.asarray(center, dtype=np.float64)
+        if center.shape != (3,) or not np.all(np.isfinite(center)):
+            raise LaminarrayError(
+                f"`center` must be 3 finite numbers (mm); got {describe(center)}"
+            )
+        if radius is None:
+            radius = float(np.min(np.linalg.norm(coil_pos - center, axis=-1)))
+        return center, float(radius)
+    for name in ("inner_skull", "scalp"):
+        if f"{name}_vertices" in mesh:
+            fitted_center, fitted_radius = fit_sphere(mesh[f"{name}_vertices"].values)
+            return fitted_center, float(fitted_radius if radius is None else radius)
+    if "head_center_mm" in mesh.attrs:
+        center = np.asarray(mesh.attrs["head_center_mm"], dtype=np.float64)
+        return center, float(mesh.attrs.get("head_radius_mm") if radius is None else radius)
+    raise LaminarrayError(
+        "no sphere for the forward model: pass `center=` (and optionally `radius=`) in mm, "
+        "or a mesh with `scalp_vertices` or `inner_skull_vertices` to fit one"
+    )
+
+
+def _check_geometry(src: np.ndarray, points: np.ndarray, radius: float) -> None:
+    dist = np.linalg.norm(src, axis=-1)
+    outside = dist >= radius
+    if outside.any():
+        layer, vertex = np.nonzero(outside)
+        raise LaminarrayError(
+            f"{outside.sum()} dipoles lie outside the sphere (radius {radius:.1f} mm), "
+            f"e.g. layer index {layer[0]} vertex {vertex[0]} at {dist[layer[0], vertex[0]]:.1f} mm "
+            "from its centre: check the sphere centre/radius and that mesh and sensors share "
+            "one coordinate frame"
+        )
+    at_center = dist < 1e-6 * radius
+    if at_center.any():
+        layer, vertex = np.nonzero(at_center)
+        raise LaminarrayError(
+            f"a dipole (layer index {layer[0]}, vertex {vertex[0]}) is at the sphere centre, "
+            "where the spherical model produces no field for any orientation"
+        )
+    inside = np.linalg.norm(points, axis=-1) < radius
+    if inside.any():
+        raise LaminarrayError(
+            f"{inside.sum()} sensor integration points lie inside the sphere "
+            f"(radius {radius:.1f} mm): sensors must be outside the head"
+        )
