@@ -76,7 +76,9 @@ def test_radial_field_component_is_the_primary_field():
     points = sensors["position"].values
     radial = points / np.linalg.norm(points, axis=1, keepdims=True)
     ours = sarvas_gain(dipoles, points, radial, moments)
-    expected = [[_primary_radial(r, r0, q) for r0, q in zip(dipoles, moments)] for r in points]
+    expected = [
+        [_primary_radial(r, r0, q) for r0, q in zip(dipoles, moments, strict=True)] for r in points
+    ]
     np.testing.assert_allclose(ours, expected, rtol=1e-10)
 
 
@@ -201,7 +203,7 @@ def test_agrees_with_mne_spherical_forward():
     info = mne.create_info(list(sensors["channel"].values), 1000.0, "mag")
     with info._unlock():
         info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
-    for ch, p, frame in zip(info["chs"], pos, _tangent_frames(ori)):
+    for ch, p, frame in zip(info["chs"], pos, _tangent_frames(ori), strict=True):
         ch["coil_type"] = FIFF.FIFFV_COIL_POINT_MAGNETOMETER
         ch["loc"][:3] = p / 1000
         ch["loc"][3:12] = frame.ravel()

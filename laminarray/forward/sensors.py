@@ -394,7 +394,7 @@ def _coil_offsets(kind: str, baseline: float, coil_size: float) -> tuple[np.ndar
         plane, plane_w = np.zeros((1, 3)), np.ones(1)
     if kind == "magnetometer":
         return plane, plane_w
-    far = plane + [0.0, 0.0, baseline]
+    far = plane + np.array([0.0, 0.0, baseline])
     return np.concatenate([plane, far]), np.concatenate([plane_w, -plane_w])
 
 

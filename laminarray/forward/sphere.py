@@ -206,7 +206,7 @@ def _gain_block(
     g = sarvas_gain(src.reshape(-1, 3), coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3), flat_q)
     g = g.reshape(weights.shape + g.shape[1:])
     out = np.einsum("ck,ck...->c...", weights, g, optimize=True)
-    return out.reshape((len(weights), n_layers, n_v) + out.shape[2:]).astype(out_dtype, copy=False)
+    return out.reshape((len(weights), n_layers, n_v, *out.shape[2:])).astype(out_dtype, copy=False)
 
 
 def sarvas_gain(
