@@ -118,7 +118,7 @@ class _H5Writer:
             for key, item in value.items():
                 self.write(group, key, item)
         elif isinstance(value, list | tuple):
-            self._cell(parent, name, np.array(_object_row(value), dtype=object).reshape(1, -1))
+            self._cell(parent, name, _object_row(value))
         elif isinstance(value, np.ndarray) and value.dtype == object:
             self._cell(parent, name, value)
         elif isinstance(value, str):
@@ -196,9 +196,10 @@ class _H5Writer:
             dset.attrs["MATLAB_int_decode"] = np.int32(1)
 
 
-def _object_row(items: list[Any] | tuple[Any, ...]) -> list[Any]:
-    row = [None] * len(items)
-    row[:] = items  # avoid numpy broadcasting nested sequences
+def _object_row(items: list[Any] | tuple[Any, ...]) -> np.ndarray:
+    row = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):  # element-wise: numpy would broadcast nested arrays
+        row[0, i] = item
     return row
 
 
