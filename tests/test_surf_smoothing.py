@@ -1,0 +1,141 @@
+"""Geodesic distances, adjacency and the SPM patch operator QG (spm_inversion.md §2.1).
+
+References: the golden fixture (SPM under Octave, spm_inversion.md §10.3) and
+tvb-gdist's untiled all-pairs routine on a curved mesh.
+"""
+
+from __future__ import annotations
+
+import gdist
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import laminarray as la
+from laminarray import surf
+from laminarray.surf import geodesic
+from laminarray.surf._shapes import flat_sheet, sphere_mesh
+
+
+def _golden_layer(golden):
+    n = int(golden["n_per_layer"])
+    faces = golden["faces"][: len(golden["faces"]) // 2]
+    return golden["vertices_mm"][:n], faces
+
+
+def test_smoothing_matrix_equals_spm_qg_layer(golden):
+    verts, faces = _golden_layer(golden)
+    qg = surf.smoothing_matrix(verts, faces, fwhm=5.0)
+    assert sp.issparse(qg)
+    assert qg.format == "csc"
+    np.testing.assert_allclose(qg.toarray(), golden["QG_layer"], rtol=0, atol=1e-14)
+
+
+def test_smoothing_operator_equals_spm_qg_twolayer(golden):
+    n = int(golden["n_per_layer"])
+    _, faces = _golden_layer(golden)
+    mesh = la.mesh_dataset(golden["vertices_mm"].reshape(2, n, 3), faces, layers=["pial", "white"])
+    qg = surf.smoothing_operator(mesh, 5.0)
+    assert qg.shape == (2 * n, 2 * n)
+    np.testing.assert_allclose(qg.toarray(), golden["QG_twolayer"], rtol=0, atol=1e-14)
+
+
+def test_geodesic_distances_equal_spm(golden):
+    dist = surf.geodesic_distances(
+        golden["bumpy_vertices_mm"], golden["bumpy_faces"], int(golden["bumpy_source_vertex"])
+    )
+    assert dist.dims == ("vertex",)
+    assert dist.attrs["units"] == "mm"
+    np.testing.assert_allclose(dist.values, golden["bumpy_geodesic_spm"], rtol=0, atol=1e-12)
+
+
+def test_geodesic_max_distance_cuts_to_inf(golden):
+    args = golden["bumpy_vertices_mm"], golden["bumpy_faces"], int(golden["bumpy_source_vertex"])
+    full = golden["bumpy_geodesic_spm"]
+    limit = float(np.median(full))
+    cut = surf.geodesic_distances(*args, max_distance=limit).values
+    inside = full <= limit
+    np.testing.assert_allclose(cut[inside], full[inside], atol=1e-12)
+    assert np.all(np.isinf(cut[~inside]))
+
+
+def test_geodesic_on_flat_sheet_is_euclidean():
+    verts, faces = flat_sheet(7, 6, spacing=2.0)
+    dist = surf.geodesic_distances(verts, faces, 17).values
+    np.testing.assert_allclose(dist, np.linalg.norm(verts - verts[17], axis=1), atol=1e-12)
+
+
+def test_tiled_geodesics_equal_untiled_gdist_on_curved_mesh(monkeypatch):
+    verts, faces = sphere_mesh(900, radius=40.0)
+    monkeypatch.setattr(geodesic, "_TILE_REACHES", 1.0)  # many small tiles
+    tiled = geodesic._local_geodesics(verts, faces, 9.0).tocsr()
+    reference = gdist.local_gdist_matrix(verts, faces, max_distance=9.0).tocsr()
+    assert tiled.nnz == reference.nnz > 10 * len(verts)
+    assert abs(tiled - reference).max() < 1e-12
+
+
+def test_smoothing_matrix_properties_on_sphere():
+    radius, fwhm = 40.0, 8.0
+    verts, faces = sphere_mesh(700, radius=radius)
+    qg = surf.smoothing_matrix(verts, faces, fwhm)
+    np.testing.assert_allclose(qg.sum(axis=0), 1.0, atol=1e-12)
+    coo = qg.tocoo()
+    # the cut-off: the straight-line distance bounds the geodesic from below
+    chord = np.linalg.norm(verts[coo.row] - verts[coo.col], axis=1)
+    assert 0.8 * fwhm < chord.max() <= fwhm
+    # the Gaussian: within a column, weight ratios follow exp(-(d^2 - 0) / (2 sigma^2))
+    dense = qg.toarray()
+    sigma = fwhm / 2.355
+    col = 123
+    dist = surf.geodesic_distances(verts, faces, col, max_distance=fwhm).values
+    support = np.isfinite(dist)
+    np.testing.assert_array_equal(dense[:, col] > 0, support)
+    np.testing.assert_allclose(
+        dense[support, col] / dense[col, col], np.exp(-(dist[support] ** 2) / (2 * sigma**2))
+    )
+    assert not np.allclose(dense, dense.T)  # columns (patches) normalised, not symmetric
+
+
+def test_adjacency_small_mesh():
+    adj = surf.adjacency(np.array([[0, 1, 2], [1, 3, 2]]), 5)
+    expected = np.zeros((5, 5))
+    for a, b in [(0, 1), (1, 2), (0, 2), (1, 3), (2, 3)]:
+        expected[a, b] = expected[b, a] = 1
+    np.testing.assert_array_equal(adj.toarray(), expected)
+
+
+def test_adjacency_degree_on_sphere():
+    verts, faces = sphere_mesh(500)
+    adj = surf.adjacency(faces, len(verts))
+    # closed triangulated sphere: E = 3F/2, so the summed degree is 3F
+    assert adj.sum() == 3 * len(faces)
+    assert (adj != adj.T).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("verts", "faces", "match"),
+    [
+        (np.full((3, 3), np.nan), [[0, 1, 2]], "NaN"),
+        (np.zeros((3, 2)), [[0, 1, 2]], r"\(n_vertices, 3\)"),
+        (np.eye(3), [[0, 1, 2, 0]], "triangles"),
+        (np.eye(3), [[0, 1, 2], [0, 1]], "non-triangular"),
+        (np.eye(3), [[0, 1, 3]], "outside 0..2"),
+    ],
+)
+def test_bad_mesh_arrays_raise(verts, faces, match):
+    with pytest.raises(la.LaminarrayError, match=match):
+        surf.smoothing_matrix(verts, faces, 1.0)
+
+
+def test_fwhm_out_of_mesh_scale_raises(golden):
+    verts, faces = _golden_layer(golden)
+    with pytest.raises(la.LaminarrayError, match="out of range"):
+        surf.smoothing_matrix(verts, faces, 5000.0)
+    with pytest.raises(la.LaminarrayError, match="fwhm"):
+        surf.smoothing_matrix(verts, faces, -5.0)
+
+
+def test_bad_source_raises(golden):
+    verts, faces = _golden_layer(golden)
+    with pytest.raises(la.LaminarrayError, match="source"):
+        surf.geodesic_distances(verts, faces, 100)
