@@ -4,6 +4,9 @@
 - :mod:`~laminarray.forward.sensors`: :func:`make_sensors`, :func:`helmet_array`,
   :func:`opm_array`, fiducials.
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
+- :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
+  :func:`save_leadfield_npz`.
+- :mod:`~laminarray.forward.diagnostics`: :func:`lead_field_rms_diff`, :func:`gain_norms`.
 - ``coregister_headshape`` (head-shape ICP) is imported lazily from
   :mod:`laminarray.forward.headshape` when that module is installed.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .diagnostics import gain_norms, lead_field_rms_diff
+from .leadfield import leadfield, save_leadfield_npz
 from .sensors import (
     head_fiducials,
     helmet_array,
@@ -31,13 +36,17 @@ __all__ = [
     "coregister",
     "coregister_headshape",
     "fit_sphere",
+    "gain_norms",
     "head_fiducials",
     "helmet_array",
     "invert_transform",
+    "lead_field_rms_diff",
+    "leadfield",
     "make_fiducials",
     "make_sensors",
     "opm_array",
     "rigid_transform",
+    "save_leadfield_npz",
     "scalp_surface",
     "sphere_gain",
 ]

@@ -1,0 +1,282 @@
+"""One entry point for gain matrices: random, computed or loaded (CaliBrain-style).
+
+``leadfield("random", ...)`` gives a reproducible random gain for tests,
+``leadfield("compute", mesh=..., sensors=...)`` the spherical-head gain of
+:func:`~laminarray.forward.sphere_gain`, and ``leadfield("load", path=...)``
+reads one from a study archive, a ``.npz`` file (:func:`save_leadfield_npz`
+layout) or an SPM ``SPMgainmatrix_*.mat`` file. Every mode returns a gain
+``(channel, layer, vertex[, xyz])`` in fT/nAm with the metadata in attrs
+(``units``, ``orientation``, ``sensor_kind``, ``forward_model``) and, when
+known, the source positions as coords ``source_x/y/z (layer, vertex)`` (mm).
+
+``.npz`` layout (one array per key; only ``leadfield`` is required):
+
+==========================  ============================================================
+key                         content
+==========================  ============================================================
+``leadfield``               ``(n_channels, n_sources[, 3])`` layer-major sources, or
+                            ``(n_channels, n_layers, n_vertices[, 3])``
+``channels``/``ch_names``   channel labels
+``layers``                  layer names (else ``n_layers``, default 1)
+``positions``               ``(n_sources, 3)`` source positions in mm
+``vertices``, ``hemi``      vertex indices and hemispheres (one per vertex)
+``depth``                   relative depth per layer (0 = pial, 1 = white)
+``units``                   gain units (default ``"fT/nAm"``)
+``orientation_type``        ``"fixed"`` or ``"free"`` (informative)
+``sensor_kind``             e.g. ``"magnetometer"`` (informative)
+==========================  ============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._validation import LaminarrayError, check_option, describe
+from ..schema import gain_dataarray, validate_gain
+from .sphere import sphere_gain
+
+__all__ = ["leadfield", "save_leadfield_npz"]
+
+MODES = ("random", "compute", "load")
+
+
+def leadfield(
+    mode: str,
+    *,
+    mesh: xr.Dataset | None = None,
+    sensors: xr.Dataset | None = None,
+    path: str | os.PathLike | None = None,
+    orientation: str = "fixed",
+    n_channels: int = 64,
+    n_layers: int = 2,
+    n_vertices: int = 100,
+    seed: int = 0,
+    center: Any = None,
+    radius: float | None = None,
+    chunks: int | None = None,
+    group: str | None = None,
+) -> xr.DataArray:
+    """Build, compute or load a gain matrix.
+
+    Parameters
+    ----------
+    mode : {"random", "compute", "load"}
+        - ``"random"``: i.i.d. standard-normal gain (fT/nAm) of shape
+          ``(n_channels, n_layers, n_vertices[, 3])``, or the shape of
+          ``sensors`` x ``mesh`` when given; reproducible with ``seed``.
+        - ``"compute"``: :func:`~laminarray.forward.sphere_gain` of ``mesh``
+          and ``sensors`` (lazy, chunked over vertices).
+        - ``"load"``: from ``path``: a study archive directory (the gain of
+          ``group``, default the only ``.../forward`` group), a ``.npz`` file
+          (module docstring) or SPM's ``SPMgainmatrix_*.mat`` (``n_layers``
+          layers, read with :mod:`laminarray.io`).
+    mesh, sensors : xarray.Dataset, optional
+        Mesh and sensor array (``compute``; shape and labels for ``random``).
+    path : path-like, optional
+        File or archive to load.
+    orientation : {"fixed", "free"}
+        Fixed (mesh orientations) or free (trailing ``xyz``) sources.
+    n_channels, n_layers, n_vertices : int
+        Shape of a random gain; ``n_layers`` also splits an SPM gain file.
+    seed : int
+        Seed of the random gain.
+    center, radius, chunks
+        Passed to :func:`~laminarray.forward.sphere_gain`.
+    group : str, optional
+        Archive group holding the gain (e.g. ``"sub-01/forward"``).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``gain (channel, layer, vertex[, xyz])``; attrs ``units``,
+        ``orientation``, ``forward_model`` and (computed) ``sensor_kind``.
+
+    Examples
+    --------
+    >>> gain = leadfield("random", n_channels=32, n_layers=3, n_vertices=50, seed=1)
+    >>> gain.dims
+    ('channel', 'layer', 'vertex')
+    """
+    check_option("mode", mode, MODES)
+    check_option("orientation", orientation, ("fixed", "free"))
+    if mode == "compute":
+        if mesh is None or sensors is None:
+            raise LaminarrayError("leadfield('compute') needs `mesh=` and `sensors=`")
+        return sphere_gain(mesh, sensors, center, radius, orientation=orientation, chunks=chunks)
+    if mode == "random":
+        return _random(mesh, sensors, orientation, n_channels, n_layers, n_vertices, seed)
+    if path is None:
+        raise LaminarrayError("leadfield('load') needs `path=` (archive, .npz or SPM .mat)")
+    return _load(Path(path), n_layers, group)
+
+
+def save_leadfield_npz(gain: xr.DataArray, path: str | os.PathLike) -> Path:
+    """Write a gain to a ``.npz`` file readable by ``leadfield("load", path=...)``.
+
+    Parameters
+    ----------
+    gain : xarray.DataArray
+        ``(channel, layer, vertex[, xyz])``.
+    path : path-like
+        Output file (``.npz``).
+
+    Returns
+    -------
+    Path
+    """
+    gain = validate_gain(gain)
+    n_ch, n_l, n_v = (gain.sizes[d] for d in ("channel", "layer", "vertex"))
+    values = np.asarray(gain.values).reshape((n_ch, n_l * n_v) + gain.shape[3:])
+    extra = {}
+    if "hemi" in gain.coords:
+        extra["hemi"] = gain["hemi"].values.astype(str)
+    if all(f"source_{a}" in gain.coords for a in "xyz"):
+        extra["positions"] = np.stack(
+            [gain[f"source_{a}"].values.reshape(-1) for a in "xyz"], axis=-1
+        )
+    path = Path(path)
+    np.savez(
+        path,
+        leadfield=values,
+        channels=gain["channel"].values.astype(str),
+        layers=gain["layer"].values.astype(str),
+        depth=gain["depth"].values,
+        vertices=gain["vertex"].values,
+        units=np.array(gain.attrs["units"]),
+        orientation_type=np.array("free" if "xyz" in gain.dims else "fixed"),
+        sensor_kind=np.array(str(gain.attrs.get("sensor_kind", "unknown"))),
+        **extra,
+    )
+    return path
+
+
+def _random(
+    mesh: xr.Dataset | None,
+    sensors: xr.Dataset | None,
+    orientation: str,
+    n_channels: int,
+    n_layers: int,
+    n_vertices: int,
+    seed: int,
+) -> xr.DataArray:
+    channels = (
+        sensors["channel"].values
+        if sensors is not None
+        else [f"MEG{i + 1:03d}" for i in range(int(n_channels))]
+    )
+    layers = mesh["layer"].values if mesh is not None else None
+    shape = (
+        len(channels),
+        mesh.sizes["layer"] if mesh is not None else int(n_layers),
+        mesh.sizes["vertex"] if mesh is not None else int(n_vertices),
+    ) + ((3,) if orientation == "free" else ())
+    values = np.random.default_rng(seed).standard_normal(shape)
+    return gain_dataarray(
+        values,
+        channels,
+        layers=layers,
+        depth=mesh["depth"].values if mesh is not None else None,
+        attrs={"forward_model": f"random (seed {seed})", "orientation": orientation},
+    )
+
+
+def _load(path: Path, n_layers: int, group: str | None) -> xr.DataArray:
+    if not path.exists():
+        raise LaminarrayError(f"`path` {str(path)!r} does not exist")
+    if path.is_dir():
+        return _load_archive(path, group)
+    if path.suffix == ".npz":
+        return _load_npz(path)
+    if path.suffix == ".mat":
+        from ..io.spm_gain import read_spm_gain
+
+        gain = read_spm_gain(path, n_layers)
+        gain.attrs.setdefault("forward_model", "SPM")
+        gain.attrs.setdefault("orientation", "fixed")
+        return gain
+    raise LaminarrayError(
+        f"cannot load a gain from {str(path)!r}: expected a study archive directory, "
+        "a .npz file or an SPM SPMgainmatrix_*.mat file"
+    )
+
+
+def _load_archive(path: Path, group: str | None) -> xr.DataTree:
+    from ..archive import open as open_archive
+
+    tree = open_archive(path)
+    if group is None:
+        candidates = [node.path for node in tree.subtree if node.name == "forward"]
+        if len(candidates) != 1:
+            raise LaminarrayError(
+                f"archive {str(path)!r} has {len(candidates)} `forward` groups "
+                f"({candidates}); pass `group=` to choose one"
+            )
+        group = candidates[0]
+    node = tree[group]
+    if "gain" not in node.data_vars:
+        raise LaminarrayError(
+            f"archive group {group!r} holds no `gain` variable; found {list(node.data_vars)}"
+        )
+    return validate_gain(node.to_dataset()["gain"])
+
+
+def _load_npz(path: Path) -> xr.DataArray:
+    with np.load(path, allow_pickle=False) as npz:
+        content = {key: npz[key] for key in npz.files}
+    if "leadfield" not in content:
+        raise LaminarrayError(
+            f"{str(path)!r} has no `leadfield` array; found keys {sorted(content)}"
+        )
+    values = content["leadfield"]
+    labels = content.get("channels", content.get("ch_names"))
+    if labels is None:
+        labels = [f"MEG{i + 1:03d}" for i in range(values.shape[0])]
+    layers = content.get("layers")
+    n_layers = len(layers) if layers is not None else int(content.get("n_layers", 1))
+    orientation = str(
+        content.get("orientation_type", "free" if values.shape[-1] == 3 else "fixed")
+    )
+    free = orientation == "free"
+    if values.ndim == 2 + free:
+        if values.shape[1] % n_layers:
+            raise LaminarrayError(
+                f"{str(path)!r}: `leadfield` has {values.shape[1]} sources, not a multiple of "
+                f"{n_layers} layers"
+            )
+        values = values.reshape((values.shape[0], n_layers, -1) + values.shape[2:])
+    elif values.ndim != 3 + free:
+        raise LaminarrayError(
+            f"{str(path)!r}: `leadfield` must be (n_channels, n_sources[, 3]) or "
+            f"(n_channels, n_layers, n_vertices[, 3]); got {describe(values)}"
+        )
+    gain = gain_dataarray(
+        values,
+        labels,
+        layers=None if layers is None else [str(x) for x in layers],
+        vertices=content.get("vertices"),
+        depth=content.get("depth"),
+        hemi=content.get("hemi"),
+        units=str(content.get("units", "fT/nAm")),
+        attrs={
+            "forward_model": "loaded",
+            "source_file": str(path),
+            "orientation": orientation,
+            "sensor_kind": str(content.get("sensor_kind", "unknown")),
+        },
+    )
+    if "positions" in content:
+        pos = np.asarray(content["positions"], dtype=np.float64).reshape(
+            gain.sizes["layer"], gain.sizes["vertex"], 3
+        )
+        gain = gain.assign_coords(
+            {
+                f"source_{a}": (("layer", "vertex"), pos[..., i], {"units": "mm"})
+                for i, a in enumerate("xyz")
+            }
+        )
+    return gain
