@@ -131,7 +131,7 @@ def save_leadfield_npz(gain: xr.DataArray, path: str | os.PathLike) -> Path:
     """
     gain = validate_gain(gain)
     n_ch, n_l, n_v = (gain.sizes[d] for d in ("channel", "layer", "vertex"))
-    values = np.asarray(gain.values).reshape((n_ch, n_l * n_v) + gain.shape[3:])
+    values = np.asarray(gain.values).reshape((n_ch, n_l * n_v, *gain.shape[3:]))
     extra = {}
     if "hemi" in gain.coords:
         extra["hemi"] = gain["hemi"].values.astype(str)
@@ -248,7 +248,7 @@ def _load_npz(path: Path) -> xr.DataArray:
                 f"{str(path)!r}: `leadfield` has {values.shape[1]} sources, not a multiple of "
                 f"{n_layers} layers"
             )
-        values = values.reshape((values.shape[0], n_layers, -1) + values.shape[2:])
+        values = values.reshape((values.shape[0], n_layers, -1, *values.shape[2:]))
     elif values.ndim != 3 + free:
         raise LaminarrayError(
             f"{str(path)!r}: `leadfield` must be (n_channels, n_sources[, 3]) or "
