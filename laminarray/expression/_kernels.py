@@ -1,0 +1,381 @@
+"""Pure-numpy kernels of the expression grid search (they trust their inputs).
+
+Shapes use these letters: ``c`` channels, ``s`` sources (or a batch of them),
+``i`` splits, ``n`` samples of a source segment, ``f`` rFFT frequencies,
+``t`` transforms, ``k`` latencies, ``p`` pairings (identity first, then the
+derangements).
+
+The correlation at latency ``k`` between transform split ``i`` (``L``
+samples, zero mean, unit norm) and source segment ``j`` is the Pearson
+correlation of the transform with the ``L`` source samples starting at
+``lag[k]`` of the segment: a cross-correlation (computed with the FFT)
+divided by the norm of the mean-removed window (computed with cumulative
+sums).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.fft
+from scipy import signal
+from scipy import stats as sps
+
+#: Working memory of one source batch inside a task (bytes).
+BATCH_BYTES = 64 * 2**20
+
+_LN10 = np.log(10.0)
+
+
+# --------------------------------------------------------------------------- sensor side
+
+
+def lowpass_taps(sfreq: float, cutoff: float) -> np.ndarray:
+    """Odd-length, symmetric (linear-phase) Kaiser-windowed FIR low-pass.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sample rate of the data to filter (Hz).
+    cutoff : float
+        Cut-off frequency (Hz), below ``sfreq / 2``.
+
+    Returns
+    -------
+    ndarray, shape (n_taps,), float64
+        Taps with unit gain at 0 Hz; ``n_taps = 20 * ceil(sfreq / (2 cutoff)) + 1``.
+    """
+    ratio = int(np.ceil(sfreq / (2.0 * cutoff)))
+    return signal.firwin(20 * ratio + 1, cutoff, window=("kaiser", 5.0), fs=sfreq)
+
+
+def zero_phase_filter(data: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Filter ``data (..., time)`` along its last axis without phase shift.
+
+    A centred convolution with symmetric taps (zeros beyond the edges), so a
+    sample's filtered value depends equally on its past and future: latencies
+    are not shifted.
+    """
+    kernel = taps.astype(data.dtype).reshape((1,) * (data.ndim - 1) + (-1,))
+    return signal.oaconvolve(data, kernel, mode="same", axes=-1)
+
+
+def segment_indices(
+    split_starts: np.ndarray, n_samples: int, sfreq_in: float, sfreq_out: float, t0: float
+) -> np.ndarray:
+    """Sample indices of every split's source segment in a recording.
+
+    Parameters
+    ----------
+    split_starts : ndarray, shape (n_splits,)
+        Recording time (s) of the first sample of each segment.
+    n_samples : int
+        Segment length at the output rate.
+    sfreq_in, sfreq_out : float
+        Recording and output (transform) sample rates (Hz).
+    t0 : float
+        Time (s) of the recording's first sample.
+
+    Returns
+    -------
+    ndarray, shape (n_splits, n_samples), int64
+        Nearest recording sample of each output sample (exact when
+        ``sfreq_in / sfreq_out`` is an integer).
+    """
+    first = np.rint((split_starts - t0) * sfreq_in).astype(np.int64)
+    offsets = np.rint(np.arange(n_samples) * (sfreq_in / sfreq_out)).astype(np.int64)
+    return first[:, None] + offsets[None, :]
+
+
+def derangements(n: int, count: int, seed: int) -> np.ndarray:
+    """``count`` random permutations of ``range(n)`` without fixed points.
+
+    Rejection sampling of uniform permutations (about e draws per derangement),
+    so each derangement is uniformly distributed.
+
+    Returns
+    -------
+    ndarray, shape (count, n), int64
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, n), dtype=np.int64)
+    identity = np.arange(n)
+    for row in range(count):
+        perm = rng.permutation(n)
+        while np.any(perm == identity):
+            perm = rng.permutation(n)
+        out[row] = perm
+    return out
+
+
+def transform_spectra(splits: np.ndarray, n_fft: int) -> np.ndarray:
+    """Conjugate rFFT of each transform split, normalised to zero mean and unit norm.
+
+    Parameters
+    ----------
+    splits : ndarray, shape (t, i, L)
+    n_fft : int
+
+    Returns
+    -------
+    ndarray, shape (t, i, n_fft // 2 + 1), complex
+        Zero where a split is constant (its correlation is then 0).
+    """
+    centred = splits - splits.mean(axis=-1, keepdims=True)
+    norm = np.linalg.norm(centred, axis=-1, keepdims=True)
+    unit = np.divide(centred, norm, out=np.zeros_like(centred), where=norm > 0)
+    return np.conj(scipy.fft.rfft(unit, n=n_fft, axis=-1))
+
+
+# --------------------------------------------------------------------------- correlations
+
+
+def window_norms(x: np.ndarray, lags: np.ndarray, length: int) -> np.ndarray:
+    """Norm of each mean-removed window ``x[..., lag:lag + length]``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (s, i, n)
+    lags : ndarray of int, shape (k,)
+    length : int
+
+    Returns
+    -------
+    ndarray, shape (s, i, k), float64
+        ``sqrt(sum(w**2) - sum(w)**2 / length)``, from cumulative sums in float64.
+    """
+    shape = (*x.shape[:-1], 1)
+    c1 = np.concatenate([np.zeros(shape), np.cumsum(x, axis=-1, dtype=np.float64)], axis=-1)
+    c2 = np.concatenate(
+        [np.zeros(shape), np.cumsum(np.square(x, dtype=np.float64), axis=-1)], axis=-1
+    )
+    s1 = c1[..., lags + length] - c1[..., lags]
+    s2 = c2[..., lags + length] - c2[..., lags]
+    return np.sqrt(np.maximum(s2 - s1 * s1 / length, 0.0))
+
+
+def correlations(
+    x: np.ndarray,
+    spectra: np.ndarray,
+    pairings: np.ndarray,
+    lags: np.ndarray,
+    length: int,
+) -> np.ndarray:
+    """Pearson correlation of every transform split with every paired source window.
+
+    Parameters
+    ----------
+    x : ndarray, shape (s, i, n)
+        Source segments (real).
+    spectra : ndarray, shape (t, i, f)
+        :func:`transform_spectra` of the transform splits, ``n_fft = 2 (f - 1)``.
+    pairings : ndarray of int, shape (p, i)
+        ``pairings[q, i]`` is the source segment paired with transform split ``i``.
+    lags : ndarray of int, shape (k,)
+        Window starts within a segment; ``lags + length <= n``.
+    length : int
+        Split length ``L``.
+
+    Returns
+    -------
+    ndarray, shape (t, p, s, i, k)
+        Correlations in [-1, 1]; 0 where a window is constant.
+    """
+    n_fft = 2 * (spectra.shape[-1] - 1)
+    norms = window_norms(x, lags, length)
+    safe = np.where(norms > 0, norms, np.inf)
+    x_hat = scipy.fft.rfft(x, n=n_fft, axis=-1)
+    out = np.empty(
+        (spectra.shape[0], pairings.shape[0], x.shape[0], x.shape[1], lags.size),
+        dtype=np.result_type(x.dtype, np.float32),
+    )
+    for q, pairing in enumerate(pairings):
+        product = x_hat[None, :, pairing, :] * spectra[:, None, :, :]
+        cross = scipy.fft.irfft(product, n=n_fft, axis=-1)[..., lags]
+        out[:, q] = cross / safe[None, :, pairing, :]
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def fisher_z(r: np.ndarray) -> np.ndarray:
+    """Fisher's z = artanh(r) in place, with r clipped just inside (-1, 1)."""
+    bound = 1.0 - 1e-7 if r.dtype == np.float32 else 1.0 - 1e-12
+    np.clip(r, -bound, bound, out=r)
+    return np.arctanh(r, out=r)
+
+
+def welch_log10_p(
+    mean1: np.ndarray,
+    var1: np.ndarray,
+    n1: float,
+    mean2: np.ndarray,
+    var2: np.ndarray,
+    n2: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Welch's unequal-variance t-test from sample moments (vectorised, two-sided).
+
+    Parameters
+    ----------
+    mean1, var1 : ndarray
+        Mean and unbiased variance (ddof=1) of sample 1 (broadcastable).
+    n1 : float
+        Size of sample 1.
+    mean2, var2, n2
+        The same for sample 2.
+
+    Returns
+    -------
+    t : ndarray
+        ``(mean1 - mean2) / sqrt(var1/n1 + var2/n2)``.
+    df : ndarray
+        Welch-Satterthwaite degrees of freedom.
+    log10_p : ndarray
+        log10 of the two-sided p-value; exact (``scipy.stats.t.logsf``) until
+        the p-value underflows, then the asymptotic :func:`log_t_tail`. 0 (p = 1) where the
+        test is undefined (both variances 0).
+    """
+    mean1, var1, mean2, var2 = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (mean1, var1, mean2, var2))
+    )
+    a = var1 / n1
+    b = var2 / n2
+    se2 = a + b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (mean1 - mean2) / np.sqrt(se2)
+        df = se2**2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+        abs_t = np.abs(t)
+        log_sf = sps.t.logsf(abs_t, df)
+        tail = ~np.isfinite(log_sf) & np.isfinite(abs_t)
+        if np.any(tail):
+            log_sf[tail] = log_t_tail(abs_t[tail], df[tail])
+    log10_p = np.minimum((log_sf + np.log(2.0)) / _LN10, 0.0)
+    undefined = ~np.isfinite(t)
+    return t, df, np.where(undefined, 0.0, log10_p)
+
+
+def log_t_tail(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Asymptotic natural log of Student's t survival function for large ``t > 0``.
+
+    ``sf(t) ~ pdf(t) (df + t^2) / ((df + 1) t)``: the ratio of the density to
+    its logarithmic derivative, exact to first order in ``1 / t^2``.
+    """
+    return sps.t.logpdf(t, df) + np.log((df + t**2) / ((df + 1.0) * t))
+
+
+def expression_log10_p(z: np.ndarray) -> np.ndarray:
+    """log10 p of true versus null Fisher-z correlations, per source and latency.
+
+    Parameters
+    ----------
+    z : ndarray, shape (t, p, s, i, k)
+        Fisher z; pairing 0 is the true pairing, 1.. the derangements.
+
+    Returns
+    -------
+    ndarray, shape (t, s, k), float64
+        The true sample at each latency (``i`` values) against the null
+        sample pooled over derangements, splits and latencies
+        (``(p - 1) i k`` values) of the same source.
+    """
+    true, null = z[:, 0], z[:, 1:]
+    pooled = (1, 3, 4)
+    _, _, log10_p = welch_log10_p(
+        true.mean(axis=-2, dtype=np.float64),
+        true.var(axis=-2, ddof=1, dtype=np.float64),
+        true.shape[-2],
+        null.mean(axis=pooled, dtype=np.float64)[..., None],
+        null.var(axis=pooled, ddof=1, dtype=np.float64)[..., None],
+        null.size // (null.shape[0] * null.shape[2]),
+    )
+    return log10_p
+
+
+# --------------------------------------------------------------------------- fused block
+
+
+def batch_size(
+    n_splits: int, n_samples: int, n_fft: int, n_lags: int, n_pairings: int, n_transforms: int
+) -> int:
+    """Sources per batch so that one batch's working arrays fit in :data:`BATCH_BYTES`.
+
+    Counts, per source and split: the segment and its float64 cumulative sums,
+    its spectrum, one pairing's product and inverse FFT per transform, and the
+    correlations (all at most 8 bytes per real value).
+    """
+    per_split = (
+        24 * n_samples
+        + 8 * n_fft * (1 + 2 * n_transforms)
+        + 8 * n_lags * n_pairings * n_transforms
+    )
+    return max(1, BATCH_BYTES // (n_splits * per_split))
+
+
+def expression_block(
+    projector: np.ndarray | None,
+    segments: np.ndarray,
+    spectra: np.ndarray,
+    pairings: np.ndarray,
+    lags: np.ndarray,
+    length: int,
+) -> np.ndarray:
+    """Project, cross-correlate and test one block of sources, batch by batch.
+
+    Parameters
+    ----------
+    projector : ndarray, shape (s, c), or None
+        Rows of the inverse projector; None means the sources are the
+        channels of ``segments`` themselves (sensor space).
+    segments : ndarray, shape (c, i, n)
+        Sensor segments at the transform's rate.
+    spectra, pairings, lags, length
+        As in :func:`correlations`.
+
+    Returns
+    -------
+    ndarray, shape (t, s, k), float64
+        log10 p-values. Source time series exist only one batch at a time.
+    """
+    n_channels, n_splits, n_samples = segments.shape
+    n_sources = n_channels if projector is None else projector.shape[0]
+    n_fft = 2 * (spectra.shape[-1] - 1)
+    step = batch_size(n_splits, n_samples, n_fft, lags.size, pairings.shape[0], spectra.shape[0])
+    flat = segments.reshape(n_channels, -1)
+    out = np.empty((spectra.shape[0], n_sources, lags.size))
+    for start in range(0, n_sources, step):
+        stop = min(start + step, n_sources)
+        if projector is None:
+            x = segments[start:stop]
+        else:
+            x = (projector[start:stop] @ flat).reshape(stop - start, n_splits, n_samples)
+        r = correlations(x, spectra, pairings, lags, length)
+        out[:, start:stop] = expression_log10_p(fisher_z(r))
+    return out
+
+
+def source_block(
+    projector: np.ndarray,
+    segments: np.ndarray,
+    spectra: np.ndarray,
+    *,
+    pairings: np.ndarray,
+    lags: np.ndarray,
+    length: int,
+) -> np.ndarray:
+    """:func:`expression_block` on a projector block ``(layer, vertex, channel)``.
+
+    Returns
+    -------
+    ndarray, shape (t, layer, vertex, k)
+    """
+    n_layers, n_vertices, n_channels = projector.shape
+    rows = projector.reshape(n_layers * n_vertices, n_channels).astype(segments.dtype, copy=False)
+    log10_p = expression_block(rows, segments, spectra, pairings, lags, length)
+    return log10_p.reshape(spectra.shape[0], n_layers, n_vertices, lags.size)
+
+
+def sensor_block(segments: np.ndarray, spectra: np.ndarray, **kwargs: Any) -> np.ndarray:
+    """:func:`expression_block` with the channels as sources; returns ``(t, c, k)``."""
+    return expression_block(None, segments, spectra, **kwargs)

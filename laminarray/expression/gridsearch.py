@@ -1,0 +1,428 @@
+"""Grid search of stimulus-transform expression over (layer, vertex) and latency.
+
+For every source and every requested latency, :func:`gridsearch` asks how
+strongly the source's activity follows a stimulus transform (a loudness or
+pitch time series, ...) delayed by that latency, and returns log10 p-values
+as an expression set (see :mod:`laminarray.expression.expression_set`).
+
+The computation is fused with the inverse projection: sensor data are
+low-pass filtered, decimated to the transform's rate and cut into segments
+once, in sensor space (the projection is linear, so this is exact and far
+cheaper than doing it per source); each task then projects one block of
+vertices, takes the FFT of its segments, cross-correlates them with the
+transform and reduces the correlations to p-values, one batch of sources at
+a time. Source time series never exist beyond one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import scipy.fft
+import xarray as xr
+
+from .. import schema
+from .._validation import LaminarrayError, check_positive, describe, validate_type
+from . import _kernels
+from .expression_set import LATENCY_ATTRS, LOG_P_ATTRS
+
+__all__ = ["gridsearch"]
+
+#: Bytes of projector per task when the projector is numpy-backed.
+_PROJECTOR_CHUNK_BYTES = 16 * 2**20
+
+
+def gridsearch(
+    sensor: xr.Dataset,
+    inverse: xr.Dataset | xr.DataArray | None,
+    transform: xr.DataArray | xr.Dataset | Sequence[xr.DataArray],
+    latencies: Any,
+    *,
+    seconds_per_split: float = 1.0,
+    n_splits: int = 400,
+    n_derangements: int = 1,
+    layers: str | Sequence[str] | None = None,
+    roi: Any = None,
+    stimulus_shift_correction: float = 0.0,
+    stimulus_delivery_latency: float = 0.0,
+    seed: int = 0,
+    chunks: int | None = None,
+) -> xr.Dataset:
+    """Map where and when sources express a stimulus transform (kymata's grid search).
+
+    The transform's time course is cut into ``n_splits`` consecutive splits
+    of ``seconds_per_split``. For split ``i`` and latency ``lat``, each
+    source's activity in the window starting ``lat`` after the split's onset
+    is correlated (Pearson) with the split. The true pairings (split ``i``
+    with its own window) are compared with a null of deranged pairings
+    (split ``i`` with the window of another split) by Welch's t-test on
+    Fisher-z correlations, per source and latency: the null of a source is
+    pooled over derangements, splits and latencies (as in kymata; a deranged
+    pairing has no relation to the transform at any latency, so pooling
+    gives a stable null estimate). p-values are two-sided (a source's sign
+    is arbitrary).
+
+    Parameters
+    ----------
+    sensor : xarray.Dataset
+        Sensor data ``data (channel, time, trial)`` (fT), sampled uniformly
+        at a rate at least the transform's. Several trials are averaged
+        (repetitions of the same stimulus). With ``inverse=None``, channels
+        flagged ``bad`` are left out.
+    inverse : xarray.Dataset or xarray.DataArray or None
+        An inverse dataset holding ``projector (layer, vertex, channel)``
+        (nAm/fT), or the projector itself; its channels must all be in
+        ``sensor``. ``None`` runs the search on the sensor channels.
+    transform : xarray.DataArray or xarray.Dataset or sequence of DataArray
+        Transform time series with a ``time`` coordinate (s) at their own
+        uniform sample rate; a DataArray's ``name`` is the transform's name,
+        a Dataset's variables are several transforms on one time axis. Time
+        0 of the transform is time 0 of the recording (e.g. stimulus onset).
+        Transforms are loaded into memory (they are small).
+    latencies : array_like, shape (n_latencies,)
+        Latencies (s) to test, multiples of the transform's sample period
+        (may be negative).
+    seconds_per_split : float
+        Split length (s); rounded to whole transform samples.
+    n_splits : int
+        Number of splits (>= 2); the transform must be at least
+        ``n_splits * seconds_per_split`` long.
+    n_derangements : int
+        Number of deranged pairings forming the null (>= 1).
+    layers : str or sequence of str, optional
+        Layers to search (default all).
+    roi : array_like, optional
+        Vertices to search: vertex labels, or a boolean mask over ``vertex``
+        (numpy array or DataArray).
+    stimulus_shift_correction : float
+        Clock drift of the stimulus relative to the recording (s per s): the
+        transform's time ``tau`` happens at recording time
+        ``tau * (1 + stimulus_shift_correction) + stimulus_delivery_latency``.
+    stimulus_delivery_latency : float
+        Constant delay (s) between the transform's clock and the recording.
+    seed : int
+        Seed of the derangements.
+    chunks : int, optional
+        Vertices (or channels in sensor space) per task. Default: the
+        projector's vertex chunks if it is dask-backed, else blocks of about
+        16 MB of projector.
+
+    Returns
+    -------
+    xarray.Dataset
+        An expression set: ``log_p (transform, layer, vertex, latency)``
+        (``(transform, channel, latency)`` in sensor space), float64, log10
+        of the p-value, with the projector's ``layer``/``depth``/``vertex``/
+        ``hemi`` coords, ``latency`` in s and the settings in attrs. Lazy if
+        the sensor data or the projector are dask-backed, else computed.
+        Peak memory is one projector chunk plus one batch of source segments
+        per thread (about 64 MB), whatever the number of sources.
+
+    Raises
+    ------
+    LaminarrayError
+        Naming the argument and the expected and actual values (too short a
+        recording or transform, off-grid latencies, unknown layers, ...).
+    """
+    sensor = schema.validate_sensor(sensor)
+    names, values, t_start, sfreq = _transforms(transform)
+    lags = _lags(latencies, sfreq)
+    n_splits = _count(n_splits, "n_splits", 2)
+    n_derangements = _count(n_derangements, "n_derangements", 1)
+    length = round(check_positive("seconds_per_split", seconds_per_split) * sfreq)
+    if length < 3:
+        raise LaminarrayError(
+            f"`seconds_per_split` must span at least 3 transform samples at {sfreq:g} Hz; "
+            f"got {seconds_per_split} s ({length} samples)"
+        )
+    if n_splits * length > values.shape[1]:
+        raise LaminarrayError(
+            f"the transform is too short for {n_splits} splits of {length / sfreq:g} s: it has "
+            f"{values.shape[1]} samples ({values.shape[1] / sfreq:g} s), needs "
+            f"{n_splits * length}; use n_splits <= {values.shape[1] // length}"
+        )
+    projector = None if inverse is None else _select(_projector(inverse), layers, roi)
+    if inverse is None and (layers is not None or roi is not None):
+        raise LaminarrayError("`layers` and `roi` select sources; they need an `inverse`")
+    data = _sensor_data(sensor, projector)
+    n_samples = length + int(lags.max() - lags.min())
+    drift = 1.0 + float(stimulus_shift_correction)
+    split_onsets = (t_start + np.arange(n_splits) * length / sfreq) * drift
+    starts = split_onsets + float(stimulus_delivery_latency) + lags.min() / sfreq
+    segments = _segments(data, starts, n_samples, sfreq)
+    n_fft = scipy.fft.next_fast_len(n_samples, real=True)
+    splits = values[:, : n_splits * length].reshape(len(names), n_splits, length)
+    spectra = _kernels.transform_spectra(splits, n_fft).astype(np.complex64)
+    pairings = np.vstack(
+        [np.arange(n_splits), _kernels.derangements(n_splits, n_derangements, seed)]
+    )
+    kwargs = {"pairings": pairings, "lags": lags - lags.min(), "length": length}
+    if projector is None:
+        log_p, coords = _sensor_space(segments, spectra, data, chunks, kwargs)
+    else:
+        log_p, coords = _source_space(segments, spectra, projector, chunks, kwargs)
+    coords["transform"] = ("transform", np.asarray(names, dtype=str))
+    coords["latency"] = ("latency", lags / sfreq, dict(LATENCY_ATTRS))
+    dims = ("transform", *[d for d in ("layer", "vertex", "channel") if d in coords], "latency")
+    attrs = {
+        "space": "sensor" if projector is None else "source",
+        "sfreq": sfreq,
+        "seconds_per_split": length / sfreq,
+        "n_splits": n_splits,
+        "n_derangements": n_derangements,
+        "seed": int(seed),
+        "stimulus_shift_correction": float(stimulus_shift_correction),
+        "stimulus_delivery_latency": float(stimulus_delivery_latency),
+        "statistic": "Welch t-test of Fisher-z correlations, true vs deranged pairings "
+        "(null pooled over splits, derangements and latencies), two-sided",
+    }
+    result = xr.Dataset({"log_p": (dims, log_p, dict(LOG_P_ATTRS))}, coords=coords, attrs=attrs)
+    lazy = isinstance(data.data, da.Array) or (
+        projector is not None and isinstance(projector.data, da.Array)
+    )
+    return result if lazy else result.compute()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _count(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise LaminarrayError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _sample_rate(times: np.ndarray, what: str) -> float:
+    steps = np.diff(times)
+    if steps.size == 0:
+        raise LaminarrayError(f"{what} must have at least 2 time samples, got {times.size}")
+    period = float(np.median(steps))
+    if np.max(np.abs(steps - period)) > 0.01 * period:
+        raise LaminarrayError(
+            f"{what} must be uniformly sampled; time steps range from {steps.min():.6g} s "
+            f"to {steps.max():.6g} s"
+        )
+    return float(
+        f"{1.0 / period:.9g}"
+    )  # drop float noise of the time axis: 100.0, not 100.0000000002
+
+
+def _transforms(transform: Any) -> tuple[list[str], np.ndarray, float, float]:
+    """Names, values (n_transforms, n_times) float64, start time and rate of the transform(s)."""
+    if isinstance(transform, xr.Dataset):
+        arrays = [transform[name] for name in transform.data_vars]
+    elif isinstance(transform, xr.DataArray):
+        arrays = [transform]
+    else:
+        validate_type(transform, (list, tuple), "transform")
+        arrays = [validate_type(a, xr.DataArray, "transform") for a in transform]
+    if not arrays:
+        raise LaminarrayError("`transform` must hold at least one transform, got none")
+    times = None
+    names, rows = [], []
+    for array in arrays:
+        if array.dims != ("time",) or "time" not in array.coords:
+            raise LaminarrayError(
+                f"`transform` must be 1-D over a `time` coordinate (s); got {describe(array)}"
+            )
+        if array.name is None:
+            raise LaminarrayError("`transform` needs a name: use transform.rename('loudness')")
+        t = np.asarray(array["time"].values, dtype=np.float64)
+        if times is not None and not np.array_equal(t, times):
+            raise LaminarrayError("transforms computed together must share one `time` axis")
+        times = t
+        names.append(str(array.name))
+        rows.append(np.asarray(array.values, dtype=np.float64))
+    if len(set(names)) != len(names):
+        raise LaminarrayError(f"transform names must be unique, got {names}")
+    values = np.stack(rows)
+    if not np.all(np.isfinite(values)):
+        raise LaminarrayError("`transform` contains NaN/inf values")
+    assert times is not None
+    return names, values, float(times[0]), _sample_rate(times, "`transform`")
+
+
+def _lags(latencies: Any, sfreq: float) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(latencies, dtype=np.float64))
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise LaminarrayError(
+            f"`latencies` must be a non-empty 1-D array of finite seconds, got {describe(values)}"
+        )
+    samples = values * sfreq
+    lags = np.rint(samples).astype(np.int64)
+    off = np.abs(samples - lags) > 0.01
+    if np.any(off):
+        raise LaminarrayError(
+            f"`latencies` must be multiples of the transform's sample period "
+            f"{1000 / sfreq:g} ms; {values[off][:5].tolist()} s are not"
+        )
+    if np.unique(lags).size != lags.size:
+        raise LaminarrayError(f"`latencies` must be unique; got {values.tolist()[:10]}...")
+    return lags
+
+
+def _projector(inverse: Any) -> xr.DataArray:
+    if isinstance(inverse, xr.Dataset):
+        if "projector" not in inverse.data_vars:
+            raise LaminarrayError(
+                f"`inverse` must hold a `projector` variable; found {list(inverse.data_vars)}"
+            )
+        inverse = inverse["projector"]
+    validate_type(inverse, xr.DataArray, "inverse")
+    if "window" in inverse.dims:
+        raise LaminarrayError(
+            "`inverse` is a sliding-window inversion (dim `window`); choose one window "
+            "with inverse.isel(window=...)"
+        )
+    return schema.validate_projector(inverse)
+
+
+def _select(projector: xr.DataArray, layers: Any, roi: Any) -> xr.DataArray:
+    if layers is not None:
+        wanted = [layers] if isinstance(layers, str) else [str(x) for x in layers]
+        known = [str(x) for x in projector["layer"].values]
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise LaminarrayError(f"`layers` {unknown} are not among the layers {known}")
+        projector = projector.sel(layer=wanted)
+    if roi is not None:
+        mask = roi.values if isinstance(roi, xr.DataArray) else np.asarray(roi)
+        if mask.dtype == bool:
+            if mask.shape != (projector.sizes["vertex"],):
+                raise LaminarrayError(
+                    f"a boolean `roi` needs one value per vertex ({projector.sizes['vertex']}), "
+                    f"got shape {mask.shape}"
+                )
+            projector = projector.isel(vertex=np.flatnonzero(mask))
+        else:
+            missing = np.setdiff1d(mask, projector["vertex"].values)
+            if missing.size:
+                raise LaminarrayError(
+                    f"`roi` vertices {missing[:10].tolist()} are not in the projector"
+                )
+            projector = projector.sel(vertex=mask)
+        if projector.sizes["vertex"] == 0:
+            raise LaminarrayError("`roi` selects no vertex")
+    return projector
+
+
+def _sensor_data(sensor: xr.Dataset, projector: xr.DataArray | None) -> xr.DataArray:
+    """Trial-averaged ``(channel, time)`` data in the projector's channel order."""
+    data = sensor["data"]
+    if projector is None:
+        if "bad" in data.coords:
+            data = data.isel(channel=~data["bad"].values.astype(bool))
+    else:
+        wanted = projector["channel"].values.astype(str)
+        missing = np.setdiff1d(wanted, data["channel"].values.astype(str))
+        if missing.size:
+            raise LaminarrayError(
+                f"the projector's channels {missing[:10].tolist()} ({missing.size} in all) are "
+                "not in the sensor data"
+            )
+        data = data.sel(channel=wanted)
+    if data.sizes["channel"] == 0:
+        raise LaminarrayError("no sensor channel to search (all are flagged bad)")
+    return data.mean("trial") if data.sizes["trial"] > 1 else data.isel(trial=0)
+
+
+def _segments(data: xr.DataArray, starts: np.ndarray, n_samples: int, sfreq: float) -> Any:
+    """Sensor segments ``(channel, split, sample)`` at ``sfreq``, float32, mean-removed."""
+    times = np.asarray(data["time"].values, dtype=np.float64)
+    sfreq_in = _sample_rate(times, "sensor data")
+    if sfreq_in < sfreq * (1 - 1e-6):
+        raise LaminarrayError(
+            f"sensor data ({sfreq_in:g} Hz) must be sampled at least at the transform's rate "
+            f"({sfreq:g} Hz)"
+        )
+    index = _kernels.segment_indices(starts, n_samples, sfreq_in, sfreq, times[0])
+    if index.min() < 0 or index.max() >= times.size:
+        first, last = starts.min(), starts.max() + (n_samples - 1) / sfreq
+        raise LaminarrayError(
+            f"the recording ({times[0]:g} s to {times[-1]:g} s) must cover every split's window "
+            f"at every latency, {first:g} s to {last:g} s; reduce n_splits or the latency range"
+        )
+    array = data.data
+    if sfreq_in > sfreq * (1 + 1e-6):
+        taps = _kernels.lowpass_taps(sfreq_in, 0.45 * sfreq).astype(np.float32)
+        array = _lowpass(array.astype(np.float32), taps)
+    picked = array[:, index.ravel()]
+    if isinstance(picked, da.Array):
+        picked = picked.rechunk(-1)
+    segments = picked.reshape(array.shape[0], *index.shape).astype(np.float32)
+    return segments - segments.mean(axis=-1, keepdims=True)
+
+
+def _lowpass(array: Any, taps: np.ndarray) -> Any:
+    if not isinstance(array, da.Array):
+        return _kernels.zero_phase_filter(array, taps)
+    half = taps.size // 2
+    array = array.rechunk({0: -1})
+    if min(array.chunks[1]) < half:
+        array = array.rechunk({1: max(4 * half, array.chunksize[1])})
+    return array.map_overlap(
+        _kernels.zero_phase_filter,
+        depth={0: 0, 1: half},
+        boundary="none",
+        taps=taps,
+        dtype=np.float32,
+    )
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+def _source_space(
+    segments: Any, spectra: np.ndarray, projector: xr.DataArray, chunks: int | None, kwargs: dict
+) -> tuple[da.Array, dict[str, Any]]:
+    n_layers, _, n_channels = projector.shape
+    proj = projector.data
+    if chunks is None:
+        chunks = (
+            proj.chunks[1]
+            if isinstance(proj, da.Array)
+            else max(1, _PROJECTOR_CHUNK_BYTES // (n_layers * n_channels * proj.dtype.itemsize))
+        )
+    else:
+        chunks = _count(chunks, "chunks", 1)
+    proj = da.asarray(proj).rechunk({0: -1, 1: chunks, 2: -1})
+    log_p = da.blockwise(
+        _kernels.source_block, "tlvk",
+        proj, "lvc",
+        da.asarray(segments).rechunk(-1), "cin",
+        da.from_array(spectra, chunks=-1), "tif",
+        new_axes={"k": kwargs["lags"].size},
+        concatenate=True,
+        dtype=np.float64,
+        meta=np.empty((0, 0, 0, 0)),
+        **kwargs,
+    )  # fmt: skip
+    coords = {
+        name: coord.variable
+        for name, coord in projector.coords.items()
+        if set(coord.dims) <= {"layer", "vertex"}
+    }
+    return log_p, coords
+
+
+def _sensor_space(
+    segments: Any, spectra: np.ndarray, data: xr.DataArray, chunks: int | None, kwargs: dict
+) -> tuple[da.Array, dict[str, Any]]:
+    per_task = -1 if chunks is None else _count(chunks, "chunks", 1)
+    log_p = da.blockwise(
+        _kernels.sensor_block, "tck",
+        da.asarray(segments).rechunk({0: per_task, 1: -1, 2: -1}), "cin",
+        da.from_array(spectra, chunks=-1), "tif",
+        new_axes={"k": kwargs["lags"].size},
+        concatenate=True,
+        dtype=np.float64,
+        meta=np.empty((0, 0, 0)),
+        **kwargs,
+    )  # fmt: skip
+    coords = {
+        name: coord.variable for name, coord in data.coords.items() if coord.dims == ("channel",)
+    }
+    return log_p, coords
