@@ -189,7 +189,7 @@ def reduce_window(
             f"{samples.size}-sample window in the band foi={tuple(foi)}; got {n_temp_modes}"
         )
     taper = hanning(samples.size) if hann else np.ones(samples.size)
-    projected = _project(window, modes, taper[:, None] * basis)
+    projected = project(window, modes, taper[:, None] * basis)
     n_trials = projected.shape[2]
     ytty = np.einsum("mfk,mgk->fg", projected, projected, optimize=True) / n_trials
     vecs, values, _ = np.linalg.svd(ytty)
@@ -201,7 +201,7 @@ def reduce_window(
     temporal = basis @ vecs[:, :n_r]
     explained = float(values[:n_r].sum() / np.trace(ytty))
     if hann:
-        reduced = _project(window, modes, temporal)
+        reduced = project(window, modes, temporal)
     else:
         reduced = np.einsum("mfk,fr->mrk", projected, vecs[:, :n_r], optimize=True)
     flat = reduced.transpose(0, 2, 1).reshape(reduced.shape[0], -1)
@@ -214,8 +214,10 @@ def reduce_window(
     )
 
 
-def _project(window: Any, modes: np.ndarray, temporal: np.ndarray) -> np.ndarray:
+def project(window: Any, modes: np.ndarray | None, temporal: np.ndarray) -> np.ndarray:
     """``A·Y_k·temporal`` for every trial → (n_modes, n_columns, n_trials), float64.
+
+    ``modes=None`` means no spatial projection (``A = I``).
 
     The time contraction runs first (it shrinks the data most); dask data are
     contracted chunk-wise and only the small result is computed.
@@ -226,6 +228,8 @@ def _project(window: Any, modes: np.ndarray, temporal: np.ndarray) -> np.ndarray
     else:
         in_time = np.einsum("cbk,bf->cfk", window, temporal, optimize=True)
     in_time = np.asarray(in_time, dtype=np.float64)
-    if modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0])):
+    if modes is None or (
+        modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0]))
+    ):
         return in_time
     return np.einsum("mc,cfk->mfk", modes, in_time, optimize=True)

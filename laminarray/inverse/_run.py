@@ -1,0 +1,283 @@
+"""Run an inversion over the cross-validation folds and label the result.
+
+Trusting drivers between the validation boundary (:mod:`._inputs`) and the
+numpy kernels (:mod:`._kernels`); the public functions live in
+:mod:`.ebb`, :mod:`.msp` and :mod:`.compare`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._validation import LaminarrayError
+from ._inputs import Problem, woi_samples
+from ._kernels import Fit, fit_ebb, fit_msp
+from .modes import Reduced, hanning, project, reduce_window, spatial_modes
+from .priors import evenly_spaced_patches
+from .settings import InversionSettings
+
+COMPONENTS = {"EBB": ["noise", "prior"], "MSP": ["noise", "greedy_search", "ard"]}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of an inversion over all folds.
+
+    Attributes
+    ----------
+    fit : Fit
+        The inversion of the last fold (as SPM reports).
+    modes : ndarray, shape (n_modes, n_train)
+        Spatial projector of the last fold.
+    train : ndarray of int
+        Training-channel positions of the last fold.
+    fold_free_energy : ndarray, shape (n_folds,)
+    channel_error : ndarray, shape (n_folds, n_test)
+        Cross-validation RMS error per held-out channel (sensor units).
+    """
+
+    fit: Fit
+    modes: np.ndarray
+    train: np.ndarray
+    fold_free_energy: np.ndarray
+    channel_error: np.ndarray
+
+
+def cv_splits(
+    n_channels: int, n_folds: int, pc_test: float, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Training/test channel positions per fold (spec §1.2 step 1, §5).
+
+    ``round(n_folds·pc_test) == 100`` gives k-fold blocks of one permutation;
+    otherwise each fold draws its own random test set. No test channels
+    gives a single fold on every channel.
+    """
+    rng = np.random.default_rng(seed)
+    kfold = _round(n_folds * pc_test) == 100
+    if kfold:
+        pc_test = np.floor(n_channels / n_folds) / n_channels * 100
+    n_test = _round(pc_test * n_channels / 100)
+    everything = np.arange(n_channels)
+    if n_test == 0:
+        return [(everything, np.zeros(0, dtype=np.int64))]
+    if n_test > n_channels - 2:
+        raise LaminarrayError(
+            f"`ideal_pc_test` = {pc_test:g}% of {n_channels} channels leaves too few for training"
+        )
+    first = rng.permutation(n_channels)
+    splits = []
+    for fold in range(n_folds):
+        if kfold:
+            chosen = first[fold * n_test : (fold + 1) * n_test]
+        else:
+            chosen = (first if fold == 0 else rng.permutation(n_channels))[:n_test]
+        test = np.sort(chosen)
+        splits.append((np.setdiff1d(everything, test), test))
+    return splits
+
+
+def _round(value: float) -> int:
+    """MATLAB's round (half away from zero) for non-negative values."""
+    return int(np.floor(value + 0.5))
+
+
+def run(
+    problem: Problem,
+    settings: InversionSettings,
+    *,
+    reduced: Reduced | None = None,
+) -> RunResult:
+    """Invert ``problem`` with ``settings`` over every cross-validation fold.
+
+    Parameters
+    ----------
+    reduced : Reduced, optional
+        Data already reduced with ``A = I`` (shared between forward models
+        when ``n_spatial_modes="all"``); used when there is no
+        cross-validation.
+    """
+    samples = woi_samples(settings.woi, problem.times, problem.sfreq)
+    patches = _patches(problem, settings)
+    splits = cv_splits(
+        problem.gain.shape[0], settings.n_folds, settings.ideal_pc_test, settings.seed
+    )
+    free, errors = [], []
+    for train, test in splits:
+        gain = problem.gain[train]
+        data = problem.data if test.size == 0 else problem.data[train]
+        a = spatial_modes(gain, settings.n_spatial_modes)
+        if reduced is None or test.size:
+            reduced = reduce_window(
+                data,
+                a,
+                samples,
+                problem.times,
+                foi=settings.foi,
+                n_temp_modes=settings.n_temp_modes,
+                hann=settings.hann,
+            )
+        fit = fit_window(lead_field(a, gain), problem, a, reduced, settings.method, patches)
+        free.append(fit.free_energy)
+        if test.size:
+            errors.append(_channel_error(problem, fit, train, test, settings.hann))
+    return RunResult(
+        fit=fit,
+        modes=a,
+        train=train,
+        fold_free_energy=np.asarray(free),
+        channel_error=np.asarray(errors, dtype=np.float64).reshape(len(errors), -1)
+        if errors
+        else np.zeros((0, 0)),
+    )
+
+
+def lead_field(modes: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """``A·L``, skipping the product when ``A`` is the identity."""
+    if modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0])):
+        return gain
+    return modes @ gain
+
+
+def fit_window(
+    lead: np.ndarray,
+    problem: Problem,
+    modes: np.ndarray,
+    reduced: Reduced,
+    method: str,
+    patches: np.ndarray | None,
+) -> Fit:
+    """Dispatch one window's fit to the EBB or MSP kernel."""
+    if method == "EBB":
+        return fit_ebb(lead, problem.smoothing, modes, reduced)
+    return fit_msp(lead, problem.smoothing, modes, reduced, patches)
+
+
+def _patches(problem: Problem, settings: InversionSettings) -> np.ndarray | None:
+    if settings.method != "MSP":
+        return None
+    if settings.priors is not None:
+        return np.asarray(settings.priors, dtype=np.int64)
+    return evenly_spaced_patches(problem.gain.shape[1], settings.n_patches or 512)
+
+
+def _channel_error(
+    problem: Problem, fit: Fit, train: np.ndarray, test: np.ndarray, hann: bool
+) -> np.ndarray:
+    """Per held-out channel RMS prediction error in temporal-mode space (spec §5.4)."""
+    samples, temporal = fit.reduced.samples, fit.reduced.temporal
+    taper = hanning(samples.size) if hann else np.ones(samples.size)
+    window = problem.data[:, samples[0] : samples[-1] + 1, :]
+    coeffs = project(window, None, taper[:, None] * temporal)
+    predicted = np.einsum(
+        "tc,crk->trk", problem.gain[test] @ fit.projector, coeffs[train], optimize=True
+    )
+    rms = np.sqrt(np.mean((predicted - coeffs[test]) ** 2, axis=1))
+    return rms.mean(axis=1)
+
+
+def to_dataset(problem: Problem, settings: InversionSettings, result: RunResult) -> xr.Dataset:
+    """Label a :class:`RunResult` as an inverse dataset (the shared format)."""
+    fit = result.fit
+    n_channels = problem.channels.size
+    template = problem.gain_template
+    shape = (problem.n_layers, problem.n_vertices)
+    projector = np.zeros((fit.projector.shape[0], n_channels))
+    projector[:, result.train] = fit.projector
+    spatial = np.zeros((result.modes.shape[0], n_channels))
+    spatial[:, result.train] = result.modes
+    source_coords = {
+        name: coord.variable
+        for name, coord in template.coords.items()
+        if set(coord.dims) <= {"layer", "vertex"}
+    }
+    sensor_units, source_units = problem.sensor_units, problem.source_units
+    cv_error = float(result.channel_error.mean()) if result.channel_error.size else np.nan
+    times = problem.times[fit.reduced.samples]
+    data_vars: dict[str, Any] = {
+        "projector": (
+            ("layer", "vertex", "channel"),
+            projector.reshape(*shape, n_channels),
+            {"units": f"{source_units}/{sensor_units}", "long_name": "inverse projector"},
+        ),
+        "free_energy": ((), fit.free_energy, {"units": "1", "long_name": "free energy"}),
+        "accuracy": (
+            (),
+            fit.reml.accuracy,
+            {"units": "1", "long_name": "accuracy (log-likelihood)"},
+        ),
+        "complexity": ((), fit.reml.complexity, {"units": "1", "long_name": "complexity"}),
+        "cv_error": (
+            (),
+            cv_error,
+            {"units": sensor_units, "long_name": "cross-validation RMS error"},
+        ),
+        "spatial_modes": (
+            ("mode", "channel"),
+            spatial,
+            {"units": "1", "long_name": "spatial modes"},
+        ),
+        "temporal_projector": (
+            ("time", "temporal_mode"),
+            fit.reduced.temporal,
+            {"units": "1", "long_name": "temporal projector"},
+        ),
+        "hyperparameters": (
+            ("component",),
+            fit.reml.hyper,
+            {"units": "1", "long_name": "ReML hyperparameters"},
+        ),
+        "prior_variance": (
+            ("layer", "vertex"),
+            fit.prior_variance.reshape(shape),
+            {"units": f"{source_units}2", "long_name": "prior source variance"},
+        ),
+        "posterior_variance": (
+            ("layer", "vertex"),
+            fit.variance.reshape(shape),
+            {"units": f"{source_units}2", "long_name": "posterior source variance"},
+        ),
+    }
+    if result.fold_free_energy.size > 1:
+        data_vars["fold_free_energy"] = (
+            ("fold",),
+            result.fold_free_energy,
+            {"units": "1", "long_name": "free energy per cross-validation fold"},
+        )
+        data_vars["free_energy"] = (
+            (),
+            float(result.fold_free_energy.mean()),
+            {"units": "1", "long_name": "free energy"},
+        )
+    coords = {
+        **source_coords,
+        "channel": problem.channels,
+        "time": ("time", times, {"units": "s", "long_name": "time"}),
+        "component": COMPONENTS[settings.method],
+    }
+    attrs = {
+        **settings.to_dict(),
+        "temporal_variance_explained": fit.reduced.explained,
+        "n_trials": int(fit.reduced.y.shape[2]),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def invert(
+    sensor: xr.Dataset,
+    gain: xr.DataArray,
+    mesh: xr.Dataset | None,
+    smoothing: Any,
+    settings: InversionSettings,
+    priors: Any = None,
+) -> xr.Dataset:
+    """Validate, invert and label: the body of the public inversion functions."""
+    from ._inputs import flat_priors, prepare
+
+    problem = prepare(sensor, gain, mesh, smoothing, settings.patch_size, settings.layer)
+    if priors is not None:
+        settings = replace(settings, priors=tuple(flat_priors(priors, problem.gain_template)))
+    return to_dataset(problem, settings, run(problem, settings))
