@@ -12,14 +12,42 @@ import importlib
 from typing import Any
 
 from .errors import FileFormatError, InversionNotFoundError, MissingFileError
+from .fiducials import read_fiducials
+from .gifti import read_gifti_mesh, write_gifti_mesh, write_gifti_values
+from .mne import forward_to_gain, from_mne, source_to_stc, to_mne_epochs, to_mne_evoked
 from .spm import read_spm, write_spm
+from .spm_gain import read_spm_gain, spm_gain_path, write_spm_gain
+from .spm_inversion import (
+    check_inversion_exists,
+    n_inversions,
+    read_spm_inversion,
+    read_spm_inversion_mesh,
+)
 
 __all__ = [
     "FileFormatError",
     "InversionNotFoundError",
     "MissingFileError",
+    "check_inversion_exists",
+    "forward_to_gain",
+    "from_mne",
+    "lameg_to_archive",
+    "n_inversions",
+    "read_fiducials",
+    "read_gifti_mesh",
+    "read_lameg_sources",
     "read_spm",
+    "read_spm_gain",
+    "read_spm_inversion",
+    "read_spm_inversion_mesh",
+    "source_to_stc",
+    "spm_gain_path",
+    "to_mne_epochs",
+    "to_mne_evoked",
+    "write_gifti_mesh",
+    "write_gifti_values",
     "write_spm",
+    "write_spm_gain",
 ]
 
 # name -> submodule providing it (imported on first access)

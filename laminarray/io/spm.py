@@ -291,13 +291,16 @@ def _sampling_rate(times: np.ndarray, ds: xr.Dataset) -> float:
         return float(sfreq)
     steps = np.diff(times)
     step = (times[-1] - times[0]) / (times.size - 1)
+    sfreq = ds.attrs.get("sfreq")
+    if sfreq and abs(float(sfreq) * step - 1.0) < 1e-9:
+        step = 1.0 / float(sfreq)  # the exact rate the times were made from
     if not np.allclose(steps, step, rtol=1e-6, atol=0):
         worst = float(np.max(np.abs(steps - step)))
         raise LaminarrayError(
             f"SPM needs uniformly sampled `time`; steps deviate from {step:.6g} s by up to "
             f"{worst:.3g} s"
         )
-    return float(1.0 / step)
+    return float(sfreq) if sfreq and step == 1.0 / float(sfreq) else float(1.0 / step)
 
 
 def _conditions(ds: xr.Dataset) -> list[str]:
