@@ -96,32 +96,34 @@ def test_two_layer_gain_with_per_layer_smoothing_equals_explicit_block_diagonal(
 
 
 def test_sliding_window_series(case, golden):
-    """§10.3 sliding run through the public API (EBB, pial, A = I here: check shape/order)."""
+    """§10.3 sliding run: EBB, pial forward, auto spatial modes, Nt = 1, Hann, foi 0-40 Hz."""
     times = golden["time_s"]
     windows = times[golden["spm_sliding_windows_1based"].astype(int) - 1]
     res = sliding_window(
         case["sensor"]["pial"],
         case["gain"],
-        prior=45,
         windows=windows,
         smoothing=case["qg"],
         method="EBB",
+        n_spatial_modes="auto",
         foi=(0, 40),
     )
     assert res.free_energy.dims == ("layer", "window")
     np.testing.assert_allclose(res.window_start, windows[:, 0])
-    # Windows are independent: inverting window 3 alone gives the same F.
+    np.testing.assert_allclose(
+        res.free_energy.sel(layer="pial"), golden["spm_F_sliding_EBB_pial"], rtol=0, atol=1e-6
+    )
+    # Windows are independent inversions: window 3 alone gives the same F.
     alone = invert_ebb(
         case["sensor"]["pial"],
         case["gain"],
         smoothing=case["qg"],
-        layer="pial",
-        n_spatial_modes="all",
+        layer="white",
         n_temp_modes=1,
         hann=True,
         foi=(0, 40),
         woi=tuple(windows[3]),
     )
-    assert float(res.free_energy.sel(layer="pial")[3]) == pytest.approx(
+    assert float(res.free_energy.sel(layer="white")[3]) == pytest.approx(
         float(alone.free_energy), abs=1e-9
     )

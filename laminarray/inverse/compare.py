@@ -18,9 +18,8 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, check_positive
 from ._inputs import Problem, prepare, woi_samples
-from ._kernels import fit_ebb, fit_msp
-from ._run import run
-from .modes import reduce_window, window_samples
+from ._run import fit_window, lead_field, run
+from .modes import reduce_window, spatial_modes, window_samples
 from .settings import InversionSettings
 
 #: Windows per parallel task of :func:`sliding_window`.
@@ -165,6 +164,7 @@ def sliding_window(
     smoothing: Any = None,
     method: str = "MSP",
     patch_size: float = 5.0,
+    n_spatial_modes: str | int = "all",
     n_temp_modes: int = 1,
     foi: tuple[float, float] = (0.0, 256.0),
     hann: bool = True,
@@ -172,9 +172,9 @@ def sliding_window(
     """Per-layer free energy in sliding time windows (laMEG ``sliding_window_model_comparison``).
 
     Every layer's forward model is inverted in every window with MSP and a
-    single patch centred on vertex position ``prior`` (or EBB), with
-    ``n_spatial_modes="all"``; windows are independent inversions with their
-    own temporal modes (spec §6).
+    single patch centred on vertex position ``prior`` (or EBB); windows are
+    independent inversions with their own temporal modes, sharing the spatial
+    modes of their layer (spec §6).
 
     Parameters
     ----------
@@ -189,6 +189,10 @@ def sliding_window(
     windows : array, shape (n_windows, 2), optional
         Explicit window edges in s (then ``win_size``/``overlap`` are ignored).
     method : {"MSP", "EBB"}
+    n_spatial_modes : "all", "auto" or int
+        Spatial modes per layer (default ``"all"``, as laMEG's comparison, so
+        that free energies are comparable across layers and the data reduction
+        is shared).
     n_temp_modes : int
         Temporal modes per window (default 1).
     hann : bool
@@ -204,7 +208,7 @@ def sliding_window(
     settings = InversionSettings(
         method=method,
         patch_size=patch_size,
-        n_spatial_modes="all",
+        n_spatial_modes=n_spatial_modes,
         n_temp_modes=n_temp_modes,
         foi=foi,
         hann=hann,
@@ -227,8 +231,11 @@ def sliding_window(
             f"({times[0]:.6g} to {times[-1]:.6g} s)"
         )
     samples = [window_samples(tuple(1000.0 * w), times, sfreq) for w in windows]
+    modes = [spatial_modes(p.gain, n_spatial_modes) for p in problems]
     blocks = [
-        dask.delayed(_window_scores)(problems, settings, samples[start : start + WINDOWS_PER_TASK])
+        dask.delayed(_window_scores)(
+            problems, modes, settings, samples[start : start + WINDOWS_PER_TASK]
+        )
         for start in range(0, len(samples), WINDOWS_PER_TASK)
     ]
     free = np.concatenate(dask.compute(*blocks), axis=1) if blocks else np.zeros((len(layers), 0))
@@ -248,28 +255,35 @@ def sliding_window(
 
 
 def _window_scores(
-    problems: list[Problem], settings: InversionSettings, samples: list[np.ndarray]
+    problems: list[Problem],
+    modes: list[np.ndarray],
+    settings: InversionSettings,
+    samples: list[np.ndarray],
 ) -> np.ndarray:
-    """Free energy of every layer in a block of windows (data reduced once per window)."""
-    identity = np.eye(problems[0].gain.shape[0])
+    """Free energy of every layer in a block of windows.
+
+    With identity spatial modes the reduced data are shared by every layer.
+    """
+    shared = all(a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) for a in modes)
     patches = None if settings.priors is None else np.asarray(settings.priors)
     out = np.empty((len(problems), len(samples)))
     for w, idx in enumerate(samples):
         if idx.size < 2:
             raise LaminarrayError(f"window {w} holds {idx.size} sample(s); at least 2 are needed")
-        reduced = reduce_window(
-            problems[0].data,
-            identity,
-            idx,
-            problems[0].times,
-            foi=settings.foi,
-            n_temp_modes=settings.n_temp_modes,
-            hann=settings.hann,
-        )
-        for li, problem in enumerate(problems):
-            if settings.method == "EBB":
-                fit = fit_ebb(problem.gain, problem.smoothing, identity, reduced)
-            else:
-                fit = fit_msp(problem.gain, problem.smoothing, identity, reduced, patches)
-            out[li, w] = fit.free_energy
+        reduced = None
+        for li, (problem, a) in enumerate(zip(problems, modes, strict=True)):
+            if reduced is None or not shared:
+                reduced = reduce_window(
+                    problem.data,
+                    a,
+                    idx,
+                    problem.times,
+                    foi=settings.foi,
+                    n_temp_modes=settings.n_temp_modes,
+                    hann=settings.hann,
+                )
+            lead = lead_field(a, problem.gain)
+            out[li, w] = fit_window(
+                lead, problem, a, reduced, settings.method, patches
+            ).free_energy
     return out
