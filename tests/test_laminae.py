@@ -252,13 +252,33 @@ def test_bigbrain_boundaries_map_to_the_subject(bigbrain_dir):
     bounds = bigbrain_boundaries(mesh, fsavg, path=bigbrain_dir)
     atlas = read_bigbrain_boundaries(bigbrain_dir)
     assert bounds.dims == ("lamina", "vertex")
+    assert bounds["hemi"].values.tolist() == ["lh", "rh", "lh", "rh"]
     for v, (h, i) in enumerate(zip(["lh", "rh", "lh", "rh"], fsavg, strict=True)):
         np.testing.assert_array_equal(bounds.values[:, v], atlas.sel(hemi=h).values[:, i])
     with pytest.warns(RuntimeWarning, match="1 of 4"):  # lh vertex 0 has zero thickness
         weights = laminar_weights(mesh, bounds)
     assert weights["valid"].values.tolist() == [False, True, True, True]
-    with pytest.raises(LaminarrayError, match="one per mesh vertex"):
+    with pytest.raises(LaminarrayError, match="one index per mesh vertex"):
         bigbrain_boundaries(mesh, fsavg[:3], path=bigbrain_dir)
+    with pytest.raises(LaminarrayError, match=r"integer indices in 0\.\.163841"):
+        bigbrain_boundaries(mesh, fsavg + 163841, path=bigbrain_dir)
+
+
+def test_bigbrain_boundaries_through_the_sphere_correspondence(bigbrain_dir):
+    # the subject's registered sphere is fsaverage's own ico vertices, rotated slightly
+    from laminarray.surf.fsaverage import native_to_fsaverage
+
+    rng = np.random.default_rng(8)
+    fsavg_sphere = rng.standard_normal((50, 3))
+    fsavg_sphere /= np.linalg.norm(fsavg_sphere, axis=1, keepdims=True)
+    picks = np.array([5, 17, 30, 42])
+    native = fsavg_sphere[picks] + 1e-3 * rng.standard_normal((4, 3))
+    mesh = column_mesh(4).drop_vars("hemi").assign_coords(hemi=("vertex", ["lh"] * 4))
+    index = native_to_fsaverage(mesh, {"lh": native}, {"lh": fsavg_sphere, "rh": fsavg_sphere})
+    np.testing.assert_array_equal(index.values, picks)
+    bounds = bigbrain_boundaries(mesh, index, path=bigbrain_dir)
+    atlas = read_bigbrain_boundaries(bigbrain_dir)
+    np.testing.assert_array_equal(bounds.values, atlas.sel(hemi="lh").values[:, picks])
 
 
 def test_missing_maps_name_both_options(monkeypatch, tmp_path):

@@ -159,64 +159,73 @@ def read_bigbrain_boundaries(path: str | Path | None = None) -> xr.DataArray:
 
 
 def bigbrain_boundaries(
-    mesh: xr.Dataset,
-    fsaverage_vertex: Any,
-    hemi: Any = None,
-    path: str | Path | None = None,
+    mesh: xr.Dataset, fsaverage_vertex: Any, path: str | Path | None = None
 ) -> xr.DataArray:
     """BigBrain laminar boundaries of each column of a subject mesh.
 
     Parameters
     ----------
     mesh : xarray.Dataset
-        The subject's multilayer mesh (``vertex`` coord, ``hemi`` coord unless
-        ``hemi`` is given).
-    fsaverage_vertex : array of int, shape (n_vertices,)
+        The subject's multilayer mesh.
+    fsaverage_vertex : xarray.DataArray or array of int, shape (n_vertices,)
         For each mesh column, the corresponding fsaverage vertex of its
-        hemisphere (native -> fsaverage correspondence on the registered
-        sphere; lameg.md §4.10). Indices of a coarser fsaverage (fsaverage5:
-        < 10242) index the 164k maps directly, since icosahedral vertices nest.
-    hemi : str or array of str, optional
-        Hemisphere of each column; default the mesh's ``hemi`` coordinate.
+        hemisphere: the output of :func:`laminarray.surf.native_to_fsaverage`
+        (nearest vertex on the registered spheres, lameg.md §4.10), or plain
+        indices together with the mesh's ``hemi`` coordinate. Indices into a
+        coarser fsaverage (``fsaverage_sphere="fsaverage5"``: < 10242) index
+        the 164k maps directly, since icosahedral vertices nest.
     path : str or Path, optional
         Directory of the BigBrain GIFTI maps (see :func:`read_bigbrain_boundaries`).
 
     Returns
     -------
     xarray.DataArray, dims ``(lamina, vertex)``
-        Input for :func:`laminar_weights`.
+        Input for :func:`laminar_weights`, with the ``hemi`` coordinate.
+
+    Examples
+    --------
+    >>> index = surf.native_to_fsaverage(mesh, {"lh": "lh.sphere.reg", "rh": "rh.sphere.reg"},
+    ...                                  "fsaverage5")
+    >>> weights = surf.laminar_weights(mesh, surf.bigbrain_boundaries(mesh, index, path=maps))
     """
-    mesh = validate_mesh(mesh)
-    n_vertices = mesh.sizes["vertex"]
-    index = np.asarray(fsaverage_vertex)
-    if index.shape != (n_vertices,) or not np.issubdtype(index.dtype, np.integer):
-        raise LaminarrayError(
-            f"`fsaverage_vertex` must be integer indices, one per mesh vertex "
-            f"({n_vertices}); got {describe(index)} of dtype {index.dtype}"
-        )
-    if index.size and (index.min() < 0 or index.max() >= N_FSAVERAGE):
-        raise LaminarrayError(
-            f"`fsaverage_vertex` must lie in 0..{N_FSAVERAGE - 1}; "
-            f"found {index.min()}..{index.max()}"
-        )
-    if hemi is None:
-        if "hemi" not in mesh.coords:
-            raise LaminarrayError(
-                "the mesh has no `hemi (vertex)` coordinate; pass `hemi=` ('lh'/'rh' per vertex)"
-            )
-        hemi = mesh["hemi"].values
-    labels = np.broadcast_to(np.asarray(hemi).astype(str), (n_vertices,))
-    unknown = sorted(set(np.unique(labels)) - {"lh", "rh"})
-    if unknown:
-        raise LaminarrayError(f"`hemi` values must be 'lh' or 'rh'; found {unknown}")
+    from .fsaverage import sample_fsaverage
+
+    mesh = validate_mesh(validate_type(mesh, xr.Dataset, "mesh"))
+    index = _correspondence(mesh, fsaverage_vertex)
     atlas = read_bigbrain_boundaries(path)
-    rows = atlas.values[(labels == "rh").astype(int), :, index]  # (vertex, lamina)
+    per_hemi = {hemi: atlas.sel(hemi=hemi, drop=True) for hemi in ("lh", "rh")}
+    bounds = sample_fsaverage(per_hemi, index).transpose("lamina", "vertex")
+    return bounds.rename("boundaries").assign_attrs(atlas.attrs)
+
+
+def _correspondence(mesh: xr.Dataset, fsaverage_vertex: Any) -> xr.DataArray:
+    """The native -> fsaverage index as a ``(vertex,)`` DataArray with ``hemi``, checked."""
+    n_vertices = mesh.sizes["vertex"]
+    labelled = isinstance(fsaverage_vertex, xr.DataArray) and "hemi" in fsaverage_vertex.coords
+    values = np.asarray(fsaverage_vertex)
+    if values.shape != (n_vertices,) or (labelled and fsaverage_vertex.dims != ("vertex",)):
+        raise LaminarrayError(
+            f"`fsaverage_vertex` must hold one index per mesh vertex ({n_vertices}); "
+            f"got {describe(fsaverage_vertex)}"
+        )
+    if not np.issubdtype(values.dtype, np.integer) or (
+        values.size and (values.min() < 0 or values.max() >= N_FSAVERAGE)
+    ):
+        raise LaminarrayError(
+            f"`fsaverage_vertex` must be integer indices in 0..{N_FSAVERAGE - 1}; got dtype "
+            f"{values.dtype}, range {values.min()}..{values.max()}"
+        )
+    if labelled:
+        return fsaverage_vertex
+    if "hemi" not in mesh.coords:
+        raise LaminarrayError(
+            "`fsaverage_vertex` as plain indices needs the mesh's `hemi (vertex)` "
+            "coordinate; pass the output of laminarray.surf.native_to_fsaverage instead"
+        )
     return xr.DataArray(
-        rows.T,
-        dims=("lamina", "vertex"),
-        coords={"lamina": list(LAMINAE), "vertex": mesh["vertex"].values},
-        name="boundaries",
-        attrs={**atlas.attrs},
+        values,
+        dims="vertex",
+        coords={"vertex": mesh["vertex"].values, "hemi": ("vertex", mesh["hemi"].values)},
     )
 
 
