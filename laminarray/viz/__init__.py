@@ -10,7 +10,15 @@ import importlib
 from typing import Any
 
 _LOCATIONS = {
+    "color_map": "colors",
+    "data_to_rgb": "colors",
     "expression_plot": "expression",
+    "plot_coregistration": "coregistration",
+    "plot_csd": "csd",
+    "plot_layer_comparison": "comparison",
+    "plot_sliding_window": "comparison",
+    "plot_surface": "surface",
+    "to_hex": "colors",
 }
 
 __all__ = sorted(_LOCATIONS)

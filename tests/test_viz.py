@@ -1,0 +1,177 @@
+"""Plots render with Agg and show what they claim (image data, limits, winners, faces)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+import laminarray as lam
+from laminarray import viz
+from laminarray.viz.colors import data_to_rgb, make_norm
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _sheet_mesh(n: int = 12, n_layers: int = 3) -> xr.Dataset:
+    xx, yy = np.meshgrid(np.arange(n, dtype=float), np.arange(n, dtype=float), indexing="ij")
+    zz = np.sin(xx / 2.0)  # folds, so both gyral and sulcal shading occur
+    sheet = np.column_stack([xx.ravel(), yy.ravel(), zz.ravel()])
+    pos = np.stack([sheet - [0, 0, 2.5 * d] for d in lam.layer_depths(n_layers)])
+    idx = np.arange(n * n).reshape(n, n)
+    a, b, c, d = idx[:-1, :-1], idx[1:, :-1], idx[:-1, 1:], idx[1:, 1:]
+    faces = np.concatenate(
+        [
+            np.column_stack([a.ravel(), b.ravel(), c.ravel()]),
+            np.column_stack([b.ravel(), d.ravel(), c.ravel()]),
+        ]
+    )
+    hemi = np.where(sheet[:, 0] < n / 2, "lh", "rh")
+    return lam.mesh_dataset(pos, faces, hemi=hemi)
+
+
+def test_data_to_rgb_bins_to_upper_edge_and_nan_transparent():
+    data = np.array([0.0, 0.5, 1.0, np.nan])
+    rgba, mappable = data_to_rgb(data, 2, "viridis", 0.0, 1.0, norm="N", ret_map=True)
+    # Bins [0, .5) and [.5, 1]: 0 takes the colour of 0.5, 0.5 and 1 that of 1.0.
+    np.testing.assert_allclose(rgba[0], mappable.to_rgba(0.5))
+    np.testing.assert_allclose(rgba[1], mappable.to_rgba(1.0))
+    np.testing.assert_allclose(rgba[2], mappable.to_rgba(1.0))
+    np.testing.assert_array_equal(rgba[3], [0, 0, 0, 0])
+
+
+def test_color_map_and_hex():
+    rgb, _ = viz.color_map(np.array([-1.0, 0.0, 1.0]), "RdBu_r", -1.0, 1.0, n_bins=2)
+    assert rgb.dtype.kind == "i" and rgb.shape == (3, 3)
+    hexes = viz.to_hex(rgb)
+    assert all(h.startswith("#") and len(h) == 7 for h in hexes)
+    assert hexes[0] == f"#{rgb[0, 0]:02x}{rgb[0, 1]:02x}{rgb[0, 2]:02x}"
+
+
+@pytest.mark.parametrize(
+    ("norm", "vmin", "vmax", "vcenter", "match"),
+    [
+        ("TS", -1, 1, 2, "vcenter"),
+        ("LOG", 0, 1, 0, "vmin > 0"),
+        ("N", 1, 0, 0, "smaller"),
+        ("X", 0, 1, 0, "norm"),
+    ],
+)
+def test_make_norm_rejects_bad_limits(norm, vmin, vmax, vcenter, match):
+    with pytest.raises(lam.LaminarrayError, match=match):
+        make_norm(norm, vmin, vmax, vcenter)
+
+
+def _csd(n_depth=11, n_times=20):
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((n_depth, n_times))
+    return xr.DataArray(
+        values,
+        dims=("depth", "time"),
+        coords={
+            "depth": ("depth", np.linspace(0, 3.0, n_depth), {"units": "mm"}),
+            "time": np.linspace(-0.1, 0.3, n_times),
+        },
+        attrs={"units": "uA/mm3"},
+    )
+
+
+def test_plot_csd_image_equals_input_with_symmetric_limits(tmp_path):
+    csd = _csd()
+    ax = viz.plot_csd(csd, layer_boundaries=[0.5, 1.2], save_to=tmp_path / "csd.png")
+    assert isinstance(ax, Axes)
+    image = ax.images[0]
+    np.testing.assert_array_equal(np.asarray(image.get_array()), csd.values)
+    norm = image.norm
+    assert norm.vmin == pytest.approx(-np.abs(csd.values).max())
+    assert norm.vmax == pytest.approx(np.abs(csd.values).max())
+    assert ax.get_ylim() == pytest.approx((3.0, 0.0))  # pial (0 mm) at the top
+    assert len(ax.lines) == 2
+    assert (tmp_path / "csd.png").stat().st_size > 0
+
+
+def test_plot_csd_proportion_axis_and_errors():
+    ax = viz.plot_csd(_csd(), depth_units="proportion", vlim=2.0, colorbar=False)
+    assert ax.get_ylim() == pytest.approx((1.0, 0.0))
+    assert ax.images[0].norm.vmax == 2.0
+    with pytest.raises(lam.LaminarrayError, match="bracket 0"):
+        viz.plot_csd(_csd(), vlim=(0.5, 1.0))
+    with pytest.raises(lam.LaminarrayError, match="reduce or select"):
+        viz.plot_csd(_csd().expand_dims(trial=3))
+
+
+def test_plot_layer_comparison_marks_winner():
+    energy = xr.DataArray(
+        [-10.0, -4.0, -7.0], dims="layer", coords={"layer": ["pial", "0.500", "white"]}
+    )
+    result = xr.Dataset({"free_energy": energy, "cv_error": energy * 0 + 0.1})
+    ax = viz.plot_layer_comparison(result)
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([-6.0, 0.0, -3.0])
+    assert "0.500" in ax.get_title()
+    assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()
+
+
+def test_plot_sliding_window_difference_line():
+    energy = xr.DataArray(
+        np.array([[1.0, 5.0, 2.0], [0.0, 1.0, 4.0]]),
+        dims=("layer", "window"),
+        coords={"layer": ["pial", "white"], "window_center": ("window", [0.0, 0.1, 0.2])},
+    )
+    fig = viz.plot_sliding_window(energy)
+    assert isinstance(fig, Figure)
+    line = fig.axes[1].lines[0]  # axes: heat map, difference, colourbar
+    np.testing.assert_allclose(line.get_ydata(), [1.0, 4.0, -2.0])
+    np.testing.assert_allclose(line.get_xdata(), [0.0, 0.1, 0.2])
+    with pytest.raises(lam.LaminarrayError, match="not in the result"):
+        viz.plot_sliding_window(energy, deep="0.500")
+
+
+def test_plot_surface_draws_every_face_with_values():
+    mesh = _sheet_mesh()
+    values = xr.DataArray(
+        np.linspace(-1, 1, mesh.sizes["vertex"]), dims="vertex", attrs={"units": "t"}
+    )
+    fig = viz.plot_surface(mesh, values, layer="pial", view=["lateral", "dorsal"], markers=[0, 5])
+    assert len(fig.axes) == 3  # two views + colourbar
+    fig.canvas.draw()
+    collection = next(c for c in fig.axes[0].collections if isinstance(c, Poly3DCollection))
+    assert len(collection.get_paths()) == mesh.sizes["face"]
+
+
+def test_plot_surface_hemisphere_subset_and_errors():
+    mesh = _sheet_mesh()
+    fig = viz.plot_surface(mesh, hemi="lh", curvature=False)
+    fig.canvas.draw()
+    collection = next(c for c in fig.axes[0].collections if isinstance(c, Poly3DCollection))
+    keep = (mesh["hemi"].values == "lh")[mesh["faces"].values].all(axis=1)
+    assert len(collection.get_paths()) == int(keep.sum())
+    with pytest.raises(lam.LaminarrayError, match="layer"):
+        viz.plot_surface(mesh, layer="nope")
+    with pytest.raises(lam.LaminarrayError, match="one value per vertex"):
+        viz.plot_surface(mesh, np.zeros(3))
+    with pytest.raises(lam.LaminarrayError, match="view"):
+        viz.plot_surface(mesh, view="sideways")
+
+
+def test_plot_coregistration_three_views():
+    mesh = _sheet_mesh()
+    fig = viz.plot_coregistration(
+        mesh,
+        sensors=np.array([[0.0, 0, 20], [5, 5, 20]]),
+        fiducials={"nas": [0, 10, 0], "lpa": [-8, 0, 0], "rpa": [8, 0, 0]},
+    )
+    assert len(fig.axes) == 3
+    assert {t.get_text() for t in fig.axes[0].texts} == {"nas", "lpa", "rpa"}
