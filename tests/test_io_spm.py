@@ -296,7 +296,7 @@ def test_memory_bounded_reading_larger_than_limit(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["v7.3", "v5"])
 def test_round_trip_spm_laminarray_spm(v73_file, tmp_path, fmt):
-    path, data = v73_file
+    path, _data = v73_file
     first = read_spm(path)
     out = write_spm(first, tmp_path / f"copy_{fmt.replace('.', '')}", fmt, chunk_bytes=300)
     again = read_spm(out)
@@ -371,7 +371,8 @@ def test_write_streams_bounded_blocks(tmp_path):
     lazy = da.from_array(values, chunks=(4, 10, 1)).map_blocks(spy, dtype=np.float32)
     ds = la.sensor_dataset(lazy, list("ABCD"), np.arange(10) / 10.0)
     write_spm(ds, tmp_path / "s.mat", chunk_bytes=4 * 10 * 4 * 2)
-    assert max(s[2] for s in seen) == 1 and len(seen) == 9
+    assert max(s[2] for s in seen) == 1
+    assert len(seen) == 9
     np.testing.assert_array_equal(read_spm(tmp_path / "s.mat")["data"].values, values)
 
 

@@ -116,7 +116,9 @@ class MatFile:
             return [k for k in self._h5 if not k.startswith("#")]
         return list(self._v5 or {})
 
-    def get(self, *keys: str | int, default: Any = _MISSING) -> Any:
+    def get(
+        self, *keys: str | int, default: Any = _MISSING, fields: tuple[str, ...] | None = None
+    ) -> Any:
         """Convert the value at ``keys`` (field names and 0-based cell indices).
 
         Parameters
@@ -126,6 +128,9 @@ class MatFile:
         default : object, optional
             Returned when the path does not exist; without it a missing path
             raises :class:`FileFormatError` naming the missing field.
+        fields : tuple of str, optional
+            For a struct (array), convert only these fields (much faster for
+            v7.3 struct arrays, whose every element is a separate object).
         """
         try:
             node = self._node(keys)
@@ -133,7 +138,7 @@ class MatFile:
             if default is not _MISSING:
                 return default
             raise FileFormatError(f"{self.path} has no field {exc.args[0]}") from None
-        return self._convert(node)
+        return self._convert(node, fields)
 
     def has(self, *keys: str | int) -> bool:
         """Whether the path ``keys`` exists."""
@@ -189,11 +194,20 @@ class MatFile:
             return node[key]
         raise KeyError(key)
 
-    def _convert(self, node: Any) -> Any:
+    def _convert(self, node: Any, fields: tuple[str, ...] | None = None) -> Any:
         if not isinstance(node, h5py.Group | h5py.Dataset):
+            if fields is None:
+                return node
+            if isinstance(node, dict):
+                return {k: v for k, v in node.items() if k in fields}
+            if isinstance(node, list):
+                return [
+                    {k: v for k, v in r.items() if k in fields} if isinstance(r, dict) else r
+                    for r in node
+                ]
             return node
         try:
-            return _convert_h5(node)
+            return _convert_h5(node, fields)
         except FileFormatError:
             raise
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
@@ -227,39 +241,74 @@ def _field_names(group: h5py.Group) -> list[str]:
     return [n for n in decoded if n in group] + [n for n in group if n not in decoded]
 
 
-def _convert_h5(node: h5py.Group | h5py.Dataset) -> Any:
-    if isinstance(node, h5py.Group):
-        if "MATLAB_sparse" in node.attrs:
-            return _h5_sparse(node)
-        if _attr(node, "MATLAB_class") == "function_handle":
-            return None
-        if _is_struct_array(node):
-            names = _field_names(node)
-            refs = {n: node[n][()].ravel() for n in names}
-            count = len(refs[names[0]])
-            if any(len(r) != count for r in refs.values()):
-                raise FileFormatError(f"struct array `{node.name}` has fields of unequal length")
-            return [{n: _convert_h5(node.file[refs[n][i]]) for n in names} for i in range(count)]
-        return {n: _convert_h5(node[n]) for n in _field_names(node)}
-    cls = _attr(node, "MATLAB_class")
-    if _attr(node, "MATLAB_empty"):
-        dims = tuple(int(d) for d in np.asarray(node[()]).ravel())
+def _convert_h5(node: h5py.Group | h5py.Dataset, fields: tuple[str, ...] | None = None) -> Any:
+    if isinstance(node, h5py.Dataset):
+        return _convert_dataset(node.id, node.file)
+    if "MATLAB_sparse" in node.attrs:
+        return _h5_sparse(node)
+    if _attr(node, "MATLAB_class") == "function_handle":
+        return None
+    names = _field_names(node)
+    if fields is not None:
+        names = [n for n in names if n in fields]
+    if _is_struct_array(node):
+        refs = {n: node[n][()].ravel() for n in names}
+        counts = {len(r) for r in refs.values()}
+        if len(counts) > 1:
+            raise FileFormatError(f"struct array `{node.name}` has fields of unequal length")
+        count = counts.pop() if counts else 0
+        f = node.file
+        return [{n: _convert_ref(f, refs[n][i]) for n in names} for i in range(count)]
+    return {n: _convert_h5(node[n]) for n in names}
+
+
+def _convert_ref(f: h5py.File, ref: Any) -> Any:
+    """Convert the target of an object reference (datasets through the fast low-level path)."""
+    oid = h5py.h5r.dereference(ref, f.id)
+    if oid is None:
+        raise FileFormatError("dangling object reference")
+    if h5py.h5i.get_type(oid) == h5py.h5i.DATASET:
+        return _convert_dataset(oid, f)
+    return _convert_h5(f[ref])
+
+
+def _low_attr(oid: Any, name: bytes) -> Any:
+    if not h5py.h5a.exists(oid, name):
+        return None
+    attr = h5py.h5a.open(oid, name)
+    buf = np.empty(attr.shape, dtype=attr.dtype)
+    attr.read(buf)
+    value = buf[()] if buf.ndim == 0 else buf.ravel()[0]
+    return value.decode() if isinstance(value, bytes | np.bytes_) else value
+
+
+def _convert_dataset(oid: Any, f: h5py.File) -> Any:
+    """A MATLAB array stored as an HDF5 dataset, read with h5py's low-level API.
+
+    The high-level objects cost ~1 ms each, and an SPM header has one
+    dataset per channel and trial field.
+    """
+    cls = _low_attr(oid, b"MATLAB_class")
+    dtype = oid.dtype
+    raw = np.empty(oid.shape, dtype=dtype)
+    if raw.size:
+        oid.read(h5py.h5s.ALL, h5py.h5s.ALL, raw)
+    if _low_attr(oid, b"MATLAB_empty"):
+        dims = tuple(int(d) for d in raw.ravel())
         if cls == "char":
             return ""
         if cls == "cell":
             return []
         return np.zeros(dims or (0, 0), dtype=_DTYPES.get(cls, np.float64))
-    if node.dtype == h5py.ref_dtype:
-        refs = node[()].ravel()
+    if dtype == h5py.ref_dtype:
         if cls not in (None, "cell"):
-            raise FileFormatError(f"`{node.name}` holds references but has class {cls!r}")
-        return [_convert_h5(node.file[r]) for r in refs]
-    if cls in ("function_handle", "opaque") or _attr(node, "MATLAB_object_decode"):
+            raise FileFormatError(f"a dataset holds references but has class {cls!r}")
+        return [_convert_ref(f, r) for r in raw.ravel()]
+    if cls in ("function_handle", "opaque") or _low_attr(oid, b"MATLAB_object_decode"):
         return None
-    raw = node[()]
     if raw.dtype.names and {"real", "imag"} <= set(raw.dtype.names):
         raw = raw["real"] + 1j * raw["imag"]
-    array = np.asarray(raw).transpose()
+    array = raw.transpose()
     if array.ndim < 2:
         array = array.reshape((1, -1) if array.ndim else (1, 1))
     if cls == "char":

@@ -105,35 +105,34 @@ class _H5Writer:
     def reference(self, value: Any) -> Any:
         name = f"r{self.count}"
         self.count += 1
-        self.write(self.refs, name, value)
-        return self.refs[name].ref
+        return self.write(self.refs, name, value).ref
 
-    def write(self, parent: h5py.Group, name: str, value: Any) -> None:
+    def write(self, parent: h5py.Group, name: str, value: Any) -> Any:
+        """Write ``value`` as ``parent[name]`` and return the new HDF5 object."""
         if isinstance(value, StructArray):
-            self._struct_array(parent, name, value)
-        elif isinstance(value, dict):
+            return self._struct_array(parent, name, value)
+        if isinstance(value, dict):
             group = parent.create_group(name)
             _cls_attr(group, "struct")
             _fields_attr(group, list(value))
             for key, item in value.items():
                 self.write(group, key, item)
-        elif isinstance(value, list | tuple):
-            self._cell(parent, name, _object_row(value))
-        elif isinstance(value, np.ndarray) and value.dtype == object:
-            self._cell(parent, name, value)
-        elif isinstance(value, str):
-            self._char(parent, name, value)
-        elif value is None:
-            _empty(parent, name, (0, 0), "double")
-        elif scipy.sparse.issparse(value):
-            self._sparse(parent, name, scipy.sparse.csc_array(value))
-        else:
-            self._numeric(parent, name, value)
+            return group
+        if isinstance(value, list | tuple):
+            return self._cell(parent, name, _object_row(value))
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return self._cell(parent, name, value)
+        if isinstance(value, str):
+            return self._char(parent, name, value)
+        if value is None:
+            return _empty(parent, name, (0, 0), "double")
+        if scipy.sparse.issparse(value):
+            return self._sparse(parent, name, scipy.sparse.csc_array(value))
+        return self._numeric(parent, name, value)
 
-    def _struct_array(self, parent: h5py.Group, name: str, records: StructArray) -> None:
+    def _struct_array(self, parent: h5py.Group, name: str, records: StructArray) -> Any:
         if len(records) == 1:
-            self.write(parent, name, dict(records[0]))
-            return
+            return self.write(parent, name, dict(records[0]))
         group = parent.create_group(name)
         _cls_attr(group, "struct")
         fields = list(records[0]) if records else []
@@ -141,11 +140,11 @@ class _H5Writer:
         for field in fields:
             refs = [self.reference(rec[field]) for rec in records]
             group.create_dataset(field, data=np.array(refs, dtype=h5py.ref_dtype).reshape(-1, 1))
+        return group
 
-    def _cell(self, parent: h5py.Group, name: str, cells: np.ndarray) -> None:
+    def _cell(self, parent: h5py.Group, name: str, cells: np.ndarray) -> Any:
         if cells.size == 0:
-            _empty(parent, name, cells.shape if cells.ndim >= 2 else (0, 0), "cell")
-            return
+            return _empty(parent, name, cells.shape if cells.ndim >= 2 else (0, 0), "cell")
         matrix = cells if cells.ndim >= 2 else cells.reshape(1, -1)
         refs = np.empty(matrix.shape[::-1], dtype=h5py.ref_dtype)
         flat = refs.reshape(-1)
@@ -153,17 +152,18 @@ class _H5Writer:
             flat[i] = self.reference(item)
         dset = parent.create_dataset(name, data=refs)
         _cls_attr(dset, "cell")
+        return dset
 
-    def _char(self, parent: h5py.Group, name: str, text: str) -> None:
+    def _char(self, parent: h5py.Group, name: str, text: str) -> Any:
         if not text:
-            _empty(parent, name, (0, 0), "char")
-            return
+            return _empty(parent, name, (0, 0), "char")
         codes = np.array([ord(c) for c in text], dtype=np.uint16).reshape(-1, 1)
         dset = parent.create_dataset(name, data=codes)
         _cls_attr(dset, "char")
         dset.attrs["MATLAB_int_decode"] = np.int32(2)
+        return dset
 
-    def _sparse(self, parent: h5py.Group, name: str, matrix: scipy.sparse.csc_array) -> None:
+    def _sparse(self, parent: h5py.Group, name: str, matrix: scipy.sparse.csc_array) -> Any:
         matrix.sort_indices()
         group = parent.create_group(name)
         is_bool = matrix.dtype == bool
@@ -175,8 +175,9 @@ class _H5Writer:
             group.create_dataset(
                 "data", data=matrix.data.astype(np.uint8 if is_bool else np.float64)
             )
+        return group
 
-    def _numeric(self, parent: h5py.Group, name: str, value: Any) -> None:
+    def _numeric(self, parent: h5py.Group, name: str, value: Any) -> Any:
         array = np.asarray(value)
         if array.dtype == bool:
             cls, array = "logical", array.astype(np.uint8)
@@ -188,12 +189,12 @@ class _H5Writer:
             raise FileFormatError(f"cannot write `{name}` of dtype {array.dtype} to a .mat file")
         array = _matlab_shape(array)
         if array.size == 0:
-            _empty(parent, name, array.shape, cls)
-            return
+            return _empty(parent, name, array.shape, cls)
         dset = parent.create_dataset(name, data=np.ascontiguousarray(array.transpose()))
         _cls_attr(dset, cls)
         if cls == "logical":
             dset.attrs["MATLAB_int_decode"] = np.int32(1)
+        return dset
 
 
 def _object_row(items: list[Any] | tuple[Any, ...]) -> np.ndarray:
@@ -211,10 +212,11 @@ def _fields_attr(group: h5py.Group, fields: list[str]) -> None:
     group.attrs.create("MATLAB_fields", names, dtype=vlen)
 
 
-def _empty(parent: h5py.Group, name: str, shape: tuple[int, ...], cls: str) -> None:
+def _empty(parent: h5py.Group, name: str, shape: tuple[int, ...], cls: str) -> h5py.Dataset:
     dset = parent.create_dataset(name, data=np.array(shape, dtype=np.uint64))
     _cls_attr(dset, cls)
     dset.attrs["MATLAB_empty"] = np.uint8(1)
+    return dset
 
 
 def _matlab_shape(array: np.ndarray) -> np.ndarray:

@@ -91,8 +91,16 @@ def _record_value(
     return convert(value)
 
 
-def _records(mat: MatFile, key: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
-    records = field(mat, (key,), as_records, "struct array")
+def _records(
+    mat: MatFile, key: str, required: tuple[str, ...], wanted: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    value = mat.get("D", key, default=None, fields=wanted)
+    if value is None:
+        raise FileFormatError(f"{mat.path}: SPM header is missing field `D.{key}` (struct array)")
+    try:
+        records = as_records(value)
+    except TypeError as exc:
+        raise FileFormatError(f"{mat.path}: field `D.{key}` is malformed: {exc}") from None
     for i, rec in enumerate(records):
         missing = [f for f in required if f not in rec]
         if missing:
@@ -102,7 +110,7 @@ def _records(mat: MatFile, key: str, required: tuple[str, ...]) -> list[dict[str
 
 def read_channels(mat: MatFile) -> tuple[list[str], list[str], np.ndarray, list[str]]:
     """Labels, types, bad flags and units of ``D.channels``."""
-    channels = _records(mat, "channels", ("label", "type"))
+    channels = _records(mat, "channels", ("label", "type"), ("label", "type", "bad", "units"))
     try:
         labels = [as_text(c["label"]) for c in channels]
         types = [as_text(c["type"]) for c in channels]
@@ -132,7 +140,9 @@ def read_header(mat: MatFile) -> SPMHeader:
             f"{mat.path}: `D.Nsamples` must be a positive integer, found {n_samples}"
         )
     labels, types, bad, units = read_channels(mat)
-    trials = _records(mat, "trials", ()) if mat.has("D", "trials") else []
+    trials = (
+        _records(mat, "trials", (), ("label", "bad", "onset")) if mat.has("D", "trials") else []
+    )
     try:
         conditions = [_record_value(t, "label", as_text, "Undefined") for t in trials]
         bad_trials = np.array([_record_value(t, "bad", as_scalar, 0.0) != 0 for t in trials], bool)

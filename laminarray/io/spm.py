@@ -313,14 +313,8 @@ def _trial_records(ds: xr.Dataset) -> StructArray:
     bad = ds["bad_trial"].values if "bad_trial" in ds.coords else np.zeros(ds.sizes["trial"])
     onset = ds["trial_onset"].values if "trial_onset" in ds.coords else None
     return StructArray(
-        {
-            "label": label,
-            "bad": float(bad[k]),
-            "onset": None if onset is None else float(onset[k]),
-            "repl": 1.0,
-            "tag": None,
-            "events": None,
-        }
+        {"label": label, "bad": float(bad[k]), "repl": 1.0}
+        | ({} if onset is None else {"onset": float(onset[k])})
         for k, label in enumerate(_conditions(ds))
     )
 
@@ -345,8 +339,6 @@ def _channel_records(ds: xr.Dataset) -> StructArray:
             "type": str(types[i]),
             "bad": float(bool(bad[i])),
             "units": units[i],
-            "X_plot2D": None,
-            "Y_plot2D": None,
         }
         for i, label in enumerate(ds["channel"].values)
     )
