@@ -142,13 +142,22 @@ def _vertex_coords(n_vertices: int, vertices: Any, hemi: Any) -> dict[str, Any]:
 
 def _hemi_labels(hemi: Any, n_vertices: int) -> np.ndarray:
     labels = np.full(n_vertices, hemi) if isinstance(hemi, str) else np.asarray(hemi)
-    labels = labels.astype(str)
+    labels = _as_str(labels)
     if labels.shape != (n_vertices,):
         raise SchemaError(f"`hemi` must have shape ({n_vertices},), got {labels.shape}")
     unknown = set(np.unique(labels)) - {"lh", "rh"}
     if unknown:
         raise SchemaError(f"`hemi` values must be 'lh' or 'rh', found {sorted(unknown)}")
     return labels
+
+
+def _as_str(values: Any) -> np.ndarray:
+    """Fixed-width unicode copy of labels, also from numpy's variable-width ``StringDType``
+    (what Zarr 3 string arrays read back as), which cannot be cast to ``str`` directly."""
+    values = np.asarray(values)
+    if values.dtype.kind == "U":
+        return values
+    return values.astype(object).astype(str)
 
 
 def _check_unique(values: Any, name: str) -> None:
@@ -180,14 +189,14 @@ def _as_array(data: Any, name: str, ndim: int | tuple[int, ...]) -> Any:
 
 
 def _channel_coords(channels: Any, n_channels: int, ch_types: Any, bad: Any) -> dict[str, Any]:
-    labels = np.asarray(channels).astype(str)
+    labels = _as_str(channels)
     if labels.shape != (n_channels,):
         raise SchemaError(
             f"`channels` must have one label per channel: expected {n_channels}, got {labels.size}"
         )
     _check_unique(labels, "channels")
     types = np.full(n_channels, ch_types) if isinstance(ch_types, str) else np.asarray(ch_types)
-    types = types.astype(str)
+    types = _as_str(types)
     if types.shape != (n_channels,):
         raise SchemaError(f"`ch_types` must have shape ({n_channels},), got {types.shape}")
     flags = np.zeros(n_channels, bool) if bad is None else np.asarray(bad, dtype=bool)
@@ -226,13 +235,11 @@ def _trial_coords(trials: Any, n_trials: int, conditions: Any) -> dict[str, Any]
     coords: dict[str, Any] = {"trial": index}
     if conditions is not None:
         labels = (
-            np.full(n_trials, conditions)
-            if isinstance(conditions, str)
-            else np.asarray(conditions).astype(str)
+            np.full(n_trials, conditions) if isinstance(conditions, str) else _as_str(conditions)
         )
         if labels.shape != (n_trials,):
             raise SchemaError(f"`conditions` must have shape ({n_trials},), got {labels.shape}")
-        coords["condition"] = ("trial", labels.astype(str))
+        coords["condition"] = ("trial", _as_str(labels))
     return coords
 
 
@@ -670,7 +677,7 @@ def validate_sensor(ds: xr.Dataset, *, check_finite: bool = False) -> xr.Dataset
     data = _validate_array(ds["data"], SENSOR_DIMS, "sensor data", check_finite)
     units = data.attrs["units"]
     if "ch_type" in ds.coords:
-        kinds = set(np.unique(ds.coords["ch_type"].values).astype(str))
+        kinds = set(np.unique(_as_str(ds.coords["ch_type"].values)).tolist())
         for kind in kinds & set(SENSOR_UNITS):
             if len(kinds) == 1 and units not in SENSOR_UNITS[kind]:
                 raise SchemaError(
@@ -826,8 +833,8 @@ def check_consistent(
 
 
 def _check_same_channels(sensor: xr.Dataset, other: xr.DataArray, name: str) -> None:
-    a = set(np.asarray(sensor["channel"].values).astype(str))
-    b = set(np.asarray(other["channel"].values).astype(str))
+    a = set(_as_str(sensor["channel"].values))
+    b = set(_as_str(other["channel"].values))
     if a != b:
         only_sensor = sorted(a - b)[:10]
         only_other = sorted(b - a)[:10]

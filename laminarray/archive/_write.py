@@ -1,0 +1,309 @@
+"""Atomic group writes: :func:`save` and :func:`append`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .._validation import ArchiveError, SchemaError, check_option, describe
+from . import _encoding, _kinds, _layout, _provenance
+
+_ZARR_WARNINGS = ".*not recognized as a component"
+
+
+def save(
+    obj: xr.Dataset | xr.DataArray | xr.DataTree,
+    store: str | os.PathLike,
+    group: str | None = None,
+    mode: str = "w",
+    *,
+    chunks: Mapping[str, int] | None = None,
+    compressor: Any = "lz4",
+    provenance: Mapping[str, Any] | None = None,
+) -> None:
+    """Write an object to a group of a study archive, atomically.
+
+    The group is written beside the archive, completed with a chunk manifest
+    and a completion marker, and then swapped into place: a reader sees the
+    old group or the new one, never a mix, and an exception, crash or kill
+    during the write leaves the previous content intact.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset, DataArray or DataTree
+        A Dataset replaces the group's own variables (its subgroups are kept);
+        a DataArray is stored as a one-variable Dataset (named after it,
+        default ``"data"``); a DataTree replaces the whole subtree.
+        Objects of a known kind are validated first (``mesh``, ``sensor``,
+        ``forward`` (``gain``), ``inverse/<name>`` (``projector``),
+        ``source/<name>``).
+    store : str or os.PathLike
+        Archive directory (created if missing).
+    group : str, optional
+        Group path such as ``"sub-01/sensor"``; None is the root, and then the
+        whole archive is replaced.
+    mode : {"w", "w-"}
+        ``"w"`` replaces an existing group, ``"w-"`` refuses to.
+    chunks : dict of dim -> int, optional
+        Storage chunk length per dim (``-1`` = whole), overriding the rule
+        (only ``trial`` and ``vertex`` split, chunks of ~64 MiB).
+    compressor : {"lz4", "zstd", "none"}, None or zarr codec
+        Default Blosc-LZ4 with byte shuffle. A crc32c checksum is always added.
+    provenance : dict, optional
+        ``function``, ``parameters`` and ``inputs`` (file paths, hashed) that
+        produced the data; stored with the versions in the ``provenance`` attr.
+
+    Raises
+    ------
+    ArchiveError
+        Existing group with ``mode="w-"``, newer archive schema, bad arguments.
+    SchemaError
+        ``obj`` does not fit the data model of its group kind.
+    """
+    check_option("mode", mode, ("w", "w-"))
+    root, parts = _layout.archive_path(store), _layout.group_parts(group)
+    nodes = _nodes(obj)
+    for rel, ds in nodes:
+        full = parts + rel
+        problems = _kinds.schema_problems(ds, _kinds.group_kind(full))
+        if problems:
+            raise SchemaError(f"cannot save to {_layout.group_name(full)}: {problems[0][1]}")
+    record = _provenance.resolve(provenance, "laminarray.archive.save")
+    if root.exists() and _layout.node_metadata(root) is None and any(root.iterdir()):
+        raise ArchiveError(f"{root} is a non-empty directory but not an archive; not writing")
+    root.mkdir(parents=True, exist_ok=True)
+    with _layout.writer_lock(root):
+        _layout.recover(root)
+        if _layout.node_metadata(root) is not None:
+            _layout.check_root(root)
+        target = root.joinpath(*parts)
+        if parts:
+            _layout.ensure_parents(root, parts)
+        if mode == "w-" and _layout.node_metadata(target) is not None:
+            raise ArchiveError(f"group {_layout.group_name(parts)} exists in {root} (mode='w-')")
+        stage = _layout.new_stage(root, parts)
+        try:
+            for rel, ds in nodes:
+                attrs = {**ds.attrs, "provenance": record}
+                if not parts and not rel:
+                    attrs.update(_layout.root_attrs())
+                _write_group(ds.assign_attrs(attrs), stage.joinpath(*rel), chunks, compressor)
+            if isinstance(obj, xr.Dataset | xr.DataArray) and target.is_dir():
+                _keep_subgroups(target, stage)
+            for rel, _ in sorted(nodes, key=lambda node: -len(node[0])):
+                _layout.write_manifest(stage.joinpath(*rel))
+            _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        _layout.consolidate(root)
+
+
+def append(
+    obj: xr.Dataset | xr.DataArray,
+    store: str | os.PathLike,
+    group: str,
+    dim: str = "trial",
+) -> None:
+    """Append ``obj`` along ``dim`` to an existing group, atomically, without rewriting it.
+
+    Existing chunk files are hard-linked into the staged group (no copy);
+    only new chunks, the last partial chunk along ``dim`` and metadata are
+    written. Every other dim must match the stored group (sizes, coordinate
+    labels, units); the appended ``dim`` labels must be new.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or DataArray
+        Variables along ``dim`` (variables without ``dim`` must equal the
+        stored ones and are not rewritten).
+    store : str or os.PathLike
+        Archive directory.
+    group : str
+        Existing group, e.g. ``"sub-01/sensor"``.
+    dim : str
+        Dimension to append along (default ``"trial"``).
+
+    Raises
+    ------
+    ArchiveError
+        Missing group, or ``obj`` incompatible with it (naming the variable,
+        coordinate or labels at fault).
+    """
+    root, parts = _layout.archive_path(store), _layout.group_parts(group)
+    if not parts:
+        raise ArchiveError("`group` must name a group to append to, e.g. 'sub-01/sensor'")
+    ds = _as_dataset(obj)
+    problems = _kinds.schema_problems(ds, _kinds.group_kind(parts))
+    if problems:
+        raise SchemaError(f"cannot append to {_layout.group_name(parts)}: {problems[0][1]}")
+    if not root.is_dir():
+        raise ArchiveError(f"no archive at {root}")
+    with _layout.writer_lock(root):
+        _layout.recover(root)
+        _layout.check_root(root)
+        target = root.joinpath(*parts)
+        meta = _layout.node_metadata(target)
+        if meta is None or meta.get("node_type") != "group":
+            raise ArchiveError(f"{root} has no group {_layout.group_name(parts)} to append to")
+        damaged = _layout.group_file_problems(target)
+        if damaged:
+            raise ArchiveError(f"group {_layout.group_name(parts)} is damaged: {damaged[0][1]}")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
+            stored = xr.open_zarr(str(target), consolidated=False, zarr_format=3, chunks=None)
+        new = _conform_append(ds, stored, dim, _layout.group_name(parts))
+        stage = _layout.new_stage(root, parts)
+        try:
+            shutil.copytree(target, stage, copy_function=os.link)
+            (stage / _layout.MARKER).unlink()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
+                new.to_zarr(
+                    str(stage),
+                    mode="a",
+                    append_dim=dim,
+                    consolidated=False,
+                    zarr_format=3,
+                    write_empty_chunks=True,
+                    align_chunks=_encoding.is_lazy(new),
+                )
+            _record_append(stage, dim, new.sizes[dim])
+            _layout.write_manifest(stage)
+            _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        _layout.consolidate(root)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_dataset(obj: Any) -> xr.Dataset:
+    if isinstance(obj, xr.DataArray):
+        return obj.to_dataset(name=obj.name if obj.name is not None else "data")
+    if isinstance(obj, xr.Dataset):
+        return obj
+    raise ArchiveError(
+        f"`obj` must be an xarray Dataset, DataArray or DataTree, got {describe(obj)}"
+    )
+
+
+def _nodes(obj: Any) -> list[tuple[tuple[str, ...], xr.Dataset]]:
+    """``(relative parts, own dataset)`` of every node to write."""
+    if isinstance(obj, xr.DataTree):
+        return [
+            (_layout.group_parts(path if path != "." else None), node.to_dataset(inherit=False))
+            for path, node in obj.subtree_with_keys
+        ]
+    return [((), _as_dataset(obj))]
+
+
+def _write_group(
+    ds: xr.Dataset, path: Path, chunks: Mapping[str, int] | None, compressor: Any
+) -> None:
+    prepared, encoding = _encoding.prepare(ds, chunks, compressor)
+    prepared.to_zarr(
+        str(path),
+        mode="w-",
+        zarr_format=3,
+        consolidated=False,
+        encoding=encoding,
+        write_empty_chunks=True,
+    )
+
+
+def _keep_subgroups(target: Path, stage: Path) -> None:
+    """Hard-link the existing subgroups of ``target`` into the staged group."""
+    for child in target.iterdir():
+        meta = _layout.node_metadata(child) if child.is_dir() else None
+        if (
+            meta is not None
+            and meta.get("node_type") == "group"
+            and not child.name.startswith(".")
+        ):
+            if (stage / child.name).exists():
+                raise ArchiveError(
+                    f"variable {child.name!r} would replace the subgroup of the same name"
+                )
+            shutil.copytree(child, stage / child.name, copy_function=os.link)
+
+
+def _conform_append(ds: xr.Dataset, stored: xr.Dataset, dim: str, where: str) -> xr.Dataset:
+    """The part of ``ds`` to append, checked against the stored group."""
+    if dim not in ds.dims:
+        raise ArchiveError(
+            f"cannot append to {where} along {dim!r}: `obj` has dims {tuple(ds.dims)}"
+        )
+    along_new = {n for n, v in ds.variables.items() if dim in v.dims}
+    along_old = {n for n, v in stored.variables.items() if dim in v.dims}
+    if along_new != along_old:
+        raise ArchiveError(
+            f"cannot append to {where}: variables along {dim!r} differ; only in the archive "
+            f"{sorted(map(str, along_old - along_new))}, only in `obj` "
+            f"{sorted(map(str, along_new - along_old))}"
+        )
+    for name in ds.dims:
+        if name != dim and ds.sizes[name] != stored.sizes.get(name):
+            raise ArchiveError(
+                f"cannot append to {where}: dim {name!r} has size {ds.sizes[name]} in `obj` "
+                f"but {stored.sizes.get(name)} in the archive"
+            )
+    for name, var in stored.variables.items():
+        if dim in var.dims or name not in ds.variables:
+            continue
+        if not np.array_equal(np.asarray(ds[name].values), np.asarray(var.values)):
+            raise ArchiveError(
+                f"cannot append to {where}: coordinate/variable {name!r} differs from the archive"
+            )
+    if dim in stored.indexes:
+        clash = np.intersect1d(np.asarray(ds[dim].values), np.asarray(stored[dim].values))
+        if clash.size:
+            raise ArchiveError(
+                f"cannot append to {where}: {dim} labels already stored: {clash[:10].tolist()}"
+            )
+    updates = {}
+    for name in along_new:
+        old, var = stored.variables[name], ds.variables[name]
+        if var.attrs.get("units") != old.attrs.get("units"):
+            raise ArchiveError(
+                f"cannot append to {where}: {name!r} is in {var.attrs.get('units')!r} but the "
+                f"archive holds {old.attrs.get('units')!r}"
+            )
+        var = var.transpose(*old.dims)
+        if old.dtype.kind in "fiub" and var.dtype != old.dtype:
+            if not np.can_cast(var.dtype, old.dtype, casting="same_kind"):
+                raise ArchiveError(
+                    f"cannot append to {where}: {name!r} has dtype {var.dtype}, the archive "
+                    f"{old.dtype}"
+                )
+            var = var.astype(old.dtype)
+        elif old.dtype.kind in "OTU":
+            var = var.astype(object)
+        updates[name] = var
+    new = xr.Dataset(
+        {n: v for n, v in updates.items() if n not in stored.coords},
+        coords={n: v for n, v in updates.items() if n in stored.coords},
+        attrs=stored.attrs,  # xarray rewrites the group attrs on append: keep them
+    )
+    return new.drop_encoding()
+
+
+def _record_append(stage: Path, dim: str, count: int) -> None:
+    """Add an entry to the staged group's provenance: what was appended, when, by whom."""
+    meta = _layout.read_json(stage / _layout.ZARR_JSON)
+    attrs = meta.setdefault("attributes", {})
+    record = attrs.setdefault("provenance", {})
+    entry = _provenance.make_provenance(
+        "laminarray.archive.append", {"dim": dim, "count": int(count)}
+    )
+    record.setdefault("appended", []).append(
+        {k: entry[k] for k in ("function", "parameters", "written")}
+    )
+    _layout.write_json(stage / _layout.ZARR_JSON, meta)

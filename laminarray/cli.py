@@ -1,0 +1,116 @@
+"""The ``laminarray`` command: ``info``, ``verify`` and ``demo``.
+
+Examples
+--------
+.. code-block:: bash
+
+    laminarray demo --out /tmp/demo        # writes /tmp/demo/demo.zarr
+    laminarray info /tmp/demo/demo.zarr    # tree, dims, sizes, chunks, units
+    laminarray verify /tmp/demo/demo.zarr  # exit 1 and a report on any problem
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import archive
+from ._validation import LaminarrayError
+from ._version import __version__
+
+
+def describe_tree(tree: xr.DataTree) -> str:
+    """Readable summary of an archive tree: groups, variables, dims, sizes, chunks, units."""
+    lines = []
+    for node in tree.subtree:
+        lines.append(node.path)
+        attrs = {k: v for k, v in node.attrs.items() if k != "provenance"}
+        for key, value in attrs.items():
+            lines.append(f"    @{key} = {value}")
+        if "provenance" in node.attrs:
+            lines.append(f"    @provenance: {node.attrs['provenance'].get('function', '?')}")
+        ds = node.to_dataset(inherit=False)
+        for name, var in ds.variables.items():
+            kind = "coord" if name in ds.coords else "var"
+            dims = ", ".join(f"{d}: {n}" for d, n in zip(var.dims, var.shape, strict=True))
+            chunks = var.chunks
+            chunk_text = (
+                "(" + ", ".join(str(max(c)) for c in chunks) + ")" if chunks else "in memory"
+            )
+            units = var.attrs.get("units", "-")
+            size = _size(var.size * var.dtype.itemsize)
+            lines.append(
+                f"    {kind:5} {name:16} ({dims}) {var.dtype} {size} chunks {chunk_text} "
+                f"units {units}"
+            )
+    return "\n".join(lines)
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError("unreachable")
+
+
+def _info(args: argparse.Namespace) -> int:
+    print(describe_tree(archive.open(args.archive)))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = archive.verify(args.archive)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    ctx = run_demo(args.out)
+    print()
+    print(describe_tree(archive.open(ctx.archive)))
+    print()
+    print(f"open it with: xarray.open_datatree({str(ctx.archive)!r}, engine='zarr')")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``laminarray`` command."""
+    parser = argparse.ArgumentParser(
+        prog="laminarray", description="Laminar MEG study archives and demo."
+    )
+    parser.add_argument("--version", action="version", version=f"laminarray {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    info = commands.add_parser("info", help="show an archive's groups, dims, chunks and units")
+    info.add_argument("archive")
+    info.set_defaults(run=_info)
+    verify = commands.add_parser(
+        "verify", help="re-read every chunk and check checksums and schemas (exit 1 on problems)"
+    )
+    verify.add_argument("archive")
+    verify.set_defaults(run=_verify)
+    demo = commands.add_parser("demo", help="build a synthetic subject and write an archive")
+    demo.add_argument("--out", default=None, help="output directory (default: a temp dir)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``laminarray`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    np.set_printoptions(precision=4, threshold=8)
+    try:
+        return int(args.run(args))
+    except LaminarrayError as exc:
+        print(f"laminarray {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
