@@ -1,0 +1,257 @@
+"""Window power of every source and trial, fused with the projection (lazy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .. import schema
+from .._projection import align_channels, auto_chunk, fused_projection
+from .._validation import LaminarrayError, SchemaError, check_option, describe
+from . import _features
+
+__all__ = ["window_power", "window_samples"]
+
+MEASURES = ("variance", "envelope")
+ALGORITHMS = ("auto", "covariance", "projection")
+#: Tolerance (s) on window edges, absorbing float rounding of ms -> s conversions.
+TIME_TOLERANCE = 1e-9
+
+
+def window_samples(times: Any, window: Sequence[float], name: str = "window") -> tuple[int, int]:
+    """Sample range of the half-open window ``[t0, t1)`` (seconds), as laMEG selects it.
+
+    Parameters
+    ----------
+    times : array, shape (n_times,)
+        Increasing sample times in s.
+    window : (float, float)
+        ``(t0, t1)`` in s; a sample ``t`` is in the window when ``t0 <= t < t1``
+        (each edge with a 1 ns tolerance for float rounding).
+    name : str
+        Argument name for error messages.
+
+    Returns
+    -------
+    (int, int)
+        ``(start, stop)`` indices: the window is ``times[start:stop]``.
+    """
+    try:
+        t0, t1 = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise LaminarrayError(
+            f"`{name}` must be a pair (start, end) in s, got {window!r}"
+        ) from None
+    if not t0 < t1:
+        raise LaminarrayError(f"`{name}` must have start < end (s), got {window!r}")
+    times = np.asarray(times, dtype=np.float64)
+    start = int(np.searchsorted(times, t0 - TIME_TOLERANCE, side="left"))
+    stop = int(np.searchsorted(times, t1 - TIME_TOLERANCE, side="left"))
+    if stop <= start:
+        raise LaminarrayError(
+            f"`{name}` {window!r} (s, half-open [start, end)) contains no sample of the data, "
+            f"whose times run from {times[0]:.6g} to {times[-1]:.6g} s"
+        )
+    return start, stop
+
+
+def _projector_and_temporal(inverse: Any) -> tuple[xr.DataArray, xr.DataArray | None]:
+    if isinstance(inverse, xr.Dataset):
+        if "projector" not in inverse.data_vars:
+            raise SchemaError(
+                f"`inverse` must hold a `projector` variable; found {list(inverse.data_vars)}"
+            )
+        projector, temporal = inverse["projector"], inverse.get("temporal_projector")
+    elif isinstance(inverse, xr.DataArray):
+        projector, temporal = inverse, None
+    else:
+        raise LaminarrayError(
+            f"`inverse` must be an inverse Dataset or a projector DataArray, got {describe(inverse)}"
+        )
+    if "window" in projector.dims:
+        raise LaminarrayError(
+            "`inverse` is a sliding-window inversion (projector dims "
+            f"{projector.dims}); select one window first, e.g. inverse.isel(window=0)"
+        )
+    return schema.validate_projector(projector), temporal
+
+
+def _temporal_matrix(temporal: xr.DataArray | None, sensor: xr.DataArray) -> np.ndarray | None:
+    """The temporal modes ``S (time, mode)`` checked against the sensor time axis."""
+    if temporal is None:
+        return None
+    (mode_dim,) = (d for d in temporal.dims if d != "time")
+    n_times = sensor.sizes["time"]
+    if temporal.sizes["time"] != n_times:
+        raise SchemaError(
+            f"the inverse's temporal_projector covers {temporal.sizes['time']} samples but the "
+            f"sensor data have {n_times}; use the sensor data the inverse was computed from"
+        )
+    return np.asarray(temporal.transpose("time", mode_dim).values, dtype=np.float64)
+
+
+def _select_layers(projector: xr.DataArray, layers: Any) -> xr.DataArray:
+    if isinstance(layers, str) and layers == "all":
+        return projector
+    names = [layers] if isinstance(layers, str) else [str(name) for name in layers]
+    have = [str(name) for name in projector["layer"].values]
+    unknown = [name for name in names if name not in have]
+    if unknown or not names:
+        raise LaminarrayError(
+            f"`layers` must be 'all' or names among {have}; got {layers!r}"
+            + (f" (unknown: {unknown})" if unknown else "")
+        )
+    return projector.sel(layer=names)
+
+
+def window_power(
+    sensor: xr.Dataset,
+    inverse: xr.Dataset | xr.DataArray,
+    woi: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    measure: str = "envelope",
+    layers: Any = ("pial", "white"),
+    vertices: Any = None,
+    algorithm: str = "auto",
+    vertex_chunk: int | None = None,
+    trial_chunk: int | None = None,
+) -> xr.DataArray:
+    """Source power in a window of interest and a baseline, per (layer, vertex, trial), lazily.
+
+    The source time series ``x = W·Y`` (times ``S Sᵀ`` when the inverse has a
+    ``temporal_projector``, as laMEG reconstructs sources) is never
+    materialised: each (vertex-chunk, trial-chunk) block is projected with one
+    matrix product and reduced to window powers in the same dask task (see
+    :mod:`laminarray.power._features` for the exact algebra).
+
+    Parameters
+    ----------
+    sensor : xarray.Dataset
+        Sensor data ``data (channel, time, trial)`` (fT), numpy- or dask-backed.
+        Channels are matched to the projector's by label.
+    inverse : xarray.Dataset or xarray.DataArray
+        An inverse dataset (``projector (layer, vertex, channel)``, nAm/fT,
+        optional ``temporal_projector (time, temporal_mode)``) or a projector.
+    woi, baseline : (float, float)
+        Window of interest and baseline in s, half-open ``[t0, t1)``.
+    measure : {"envelope", "variance"}
+        ``"envelope"``: mean Hilbert amplitude over the window, the Hilbert
+        transform taken over the whole epoch (laMEG 0.2.1). ``"variance"``:
+        population variance (ddof 0) over the window samples (laMEG <= 0.1.x
+        and its documentation).
+    layers : "all", str or sequence of str
+        Layers to compute (default laMEG's ``("pial", "white")``).
+    vertices : array, optional
+        Vertex labels to compute (default all).
+    algorithm : {"auto", "covariance", "projection"}
+        Variance only: quadratic form with the window sensor covariances, or
+        projection of the centred window samples. ``"auto"`` picks the fewer
+        flops (covariance when the two windows hold more than C + 1 samples).
+        Both are exact; the envelope always projects.
+    vertex_chunk, trial_chunk : int, optional
+        Block sizes; by default chosen so that one task's largest temporary
+        stays near 64 MB.
+
+    Returns
+    -------
+    xarray.DataArray
+        dims ``(layer, vertex, window, trial)``, ``window`` = ``["woi",
+        "baseline"]``, units ``nAm`` (envelope) or ``nAm2`` (variance);
+        dask-backed (lazy) whatever the input.
+    """
+    check_option("measure", measure, MEASURES)
+    check_option("algorithm", algorithm, ALGORITHMS)
+    sensor = schema.validate_sensor(sensor)
+    projector, temporal = _projector_and_temporal(inverse)
+    projector = _select_layers(projector, layers)
+    if vertices is not None:
+        projector = projector.sel(vertex=np.asarray(vertices))
+    data = align_channels(sensor["data"], projector)
+    times = data["time"].values
+    windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
+    sizes = tuple(stop - start for start, stop in windows)
+    temporal_matrix = _temporal_matrix(temporal, data)
+    dtype = np.result_type(projector.dtype, data.dtype, np.float32)
+    itemsize = np.dtype(dtype).itemsize
+    n_layers, n_vertices, n_channels = projector.shape
+    n_times, n_trials = data.sizes["time"], data.sizes["trial"]
+    if algorithm == "auto":
+        algorithm = (
+            "covariance" if measure == "variance" and sum(sizes) > n_channels + 1 else "projection"
+        )
+    if measure == "envelope":
+        algorithm = "projection"
+
+    if algorithm == "covariance":
+        n_pairs = _features.n_channel_pairs(n_channels)
+        per_trial = max(n_pairs * len(sizes) * itemsize, n_channels * (n_times + n_channels) * 8)
+        per_vertex = n_layers * n_pairs * itemsize
+        feature_fn, kernel, kwargs = _features.covariance_features, _features.covariance_kernel, {}
+        feature_shape: tuple[int, ...] = (n_pairs, len(sizes))
+    else:
+        width = sum(sizes) * (2 if measure == "envelope" else 1)
+        per_trial = max(n_channels * width * itemsize, n_channels * n_times * 16)
+        feature_fn = (
+            _features.analytic_window_features
+            if measure == "envelope"
+            else _features.centred_window_features
+        )
+        kernel, kwargs = _features.window_kernel, {"sizes": sizes, "measure": measure}
+        shape = (2, sum(sizes)) if measure == "envelope" else (sum(sizes),)
+        feature_shape = (n_channels, *shape)
+        per_vertex = None
+    trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial)
+    if per_vertex is None:
+        per_vertex = 3 * n_layers * width * trial_chunk * itemsize
+    vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex)
+
+    sensor_blocks = _as_dask(data.data).rechunk((-1, -1, trial_chunk))
+    features = sensor_blocks.map_blocks(
+        feature_fn,
+        windows=windows,
+        temporal=temporal_matrix,
+        out_dtype=dtype,
+        dtype=dtype,
+        chunks=(*((n,) for n in feature_shape), sensor_blocks.chunks[2]),
+        meta=np.empty((0,) * (len(feature_shape) + 1), dtype=dtype),
+        token=f"sensor-{measure}-features",
+    )
+    proj_blocks = _as_dask(projector.data).astype(dtype).rechunk((-1, vertex_chunk, -1))
+    power = fused_projection(
+        proj_blocks,
+        features,
+        kernel,
+        (len(sizes),),
+        dtype=dtype,
+        name=f"{measure}-power",
+        **kwargs,
+    )
+    units = "nAm" if measure == "envelope" else "nAm2"
+    return xr.DataArray(
+        power,
+        dims=("layer", "vertex", "window", "trial"),
+        coords={
+            **{n: c for n, c in projector.coords.items() if "channel" not in c.dims},
+            "window": ["woi", "baseline"],
+            "window_start": ("window", [float(times[a]) for a, _ in windows], {"units": "s"}),
+            "window_end": ("window", [float(times[b - 1]) for _, b in windows], {"units": "s"}),
+            **{name: coord for name, coord in data.coords.items() if "trial" in coord.dims},
+        },
+        name="power",
+        attrs={
+            "units": units,
+            "long_name": "mean Hilbert envelope" if measure == "envelope" else "window variance",
+            "measure": measure,
+            "woi": [float(v) for v in woi],
+            "baseline": [float(v) for v in baseline],
+        },
+    )
+
+
+def _as_dask(array: Any) -> da.Array:
+    return array if isinstance(array, da.Array) else da.from_array(array, chunks=-1)
