@@ -1,0 +1,158 @@
+"""CSD: laMEG's StandardCSD parity vectors (spec lameg.md §1.4) and kCSD recovery."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+from laminarray import LaminarrayError
+from laminarray.csd import compute_csd
+from laminarray.csd._kcsd import KCSDSettings, kcsd_column
+from laminarray.testing import raise_if_dask_computes
+
+# spec lameg.md §1.4: computed with elephant 1.2.1, identical to laMEG's formula
+PARITY_ROWS = np.array(
+    [
+        [0.30279854, 0.30470825, 0.27939927, 0.22913239, 0.15839779],
+        [0.26523782, 0.20754916, 0.13132076, 0.04336186, -0.04847042],
+        [0.10293161, 0.01277647, -0.07851996, -0.16280243, -0.23254225],
+        [-0.10778495, -0.18800520, -0.25143151, -0.29239819, -0.30724581],
+        [-0.26780856, -0.30036509, -0.30609090, -0.28447452, -0.23744688],
+        [-0.30187762, -0.27145858, -0.21679095, -0.14275803, -0.05597296],
+        [-0.19396892, -0.11488086, -0.02553083, 0.06609979, 0.15182591],
+    ]
+)
+
+
+def _parity_signal():
+    layer, time = np.arange(11)[:, None], np.arange(5)[None, :]
+    return xr.DataArray(1e-3 * np.sin(0.7 * layer + 0.3 * time), dims=("layer", "time"))
+
+
+def test_standard_csd_parity():
+    csd = compute_csd(_parity_signal(), 4.0, 600.0, method="StandardCSD")
+    assert csd.dims == ("depth", "time")
+    np.testing.assert_allclose(csd.values[2:9], PARITY_ROWS, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(csd.values[[0, 1, 9, 10]], 0.0)
+    np.testing.assert_allclose(csd["depth"], np.linspace(0, 4.0, 11))
+    assert csd["depth"].attrs["units"] == "mm"
+
+
+def test_standard_csd_cubic_smoothing_parity():
+    csd = compute_csd(_parity_signal(), 4.0, 600.0, method="StandardCSD", smoothing="cubic")
+    assert csd.shape == (500, 5)
+    np.testing.assert_allclose(
+        csd.values[[100, 250, 400], 0], [0.30343362, -0.10982332, -0.19108070], atol=1e-8
+    )
+    np.testing.assert_allclose(csd["depth"][-1], 4.0)
+
+
+def test_standard_csd_linear_profile_has_no_interior_csd():
+    """Second difference of a linear potential is 0 away from the (extended) ends."""
+    signal = xr.DataArray(np.linspace(0, 1, 9)[:, None] * np.ones((1, 3)), dims=("layer", "time"))
+    csd = compute_csd(signal, 2.0, 100.0, method="StandardCSD")
+    np.testing.assert_allclose(csd.values[3:6], 0.0, atol=1e-12)
+
+
+def _disc_potentials(true_csd, electrodes, h=1.0, sigma=1.0):
+    """Forward model by brute-force quadrature (independent of the kCSD code)."""
+    grid = np.linspace(-4.0, 8.0, 24001)
+    kernel = np.sqrt((electrodes[:, None] - grid) ** 2 + h**2) - np.abs(electrodes[:, None] - grid)
+    return np.trapezoid(kernel * true_csd(grid), grid, axis=1) / (2 * sigma)
+
+
+def _dipole(x):
+    return np.exp(-((x - 1.0) ** 2) / (2 * 0.3**2)) - np.exp(-((x - 2.0) ** 2) / (2 * 0.3**2))
+
+
+def test_kcsd_recovers_gaussian_sources():
+    thickness, n_layers = 3.0, 11
+    electrodes = np.linspace(0, thickness, n_layers)
+    rng = np.random.default_rng(0)
+    scale = np.array([1.0, -0.5, 2.0])
+    potentials = _disc_potentials(_dipole, electrodes)[:, None] * scale
+    potentials += rng.normal(0, 1e-3 * np.abs(potentials).max(), potentials.shape)
+    signal = xr.DataArray(potentials / 1e3, dims=("layer", "time"))  # kCSD sees x 1e3
+    csd = compute_csd(signal, thickness, 600.0, Rs=[0.2, 0.4, 0.8])
+    assert csd.sizes["depth"] == 100
+    truth = _dipole(np.linspace(0, thickness, 100))[:, None] * scale
+    error = np.linalg.norm(csd.values - truth) / np.linalg.norm(truth)
+    assert error < 0.1
+    assert csd.attrs["units"] == "uA/mm3"
+
+
+def test_kcsd_cross_validation_regularises_noise():
+    electrodes = np.linspace(0, 3.0, 11)
+    clean = _disc_potentials(_dipole, electrodes)[:, None]
+    noisy = clean + np.random.default_rng(1).normal(0, 0.05 * np.abs(clean).max(), (11, 40))
+    settings = KCSDSettings(rs=(0.4,))
+    _, lam_clean, _ = kcsd_column(clean, 3.0, settings)
+    _, lam_noisy, _ = kcsd_column(noisy, 3.0, settings)
+    assert lam_noisy > lam_clean
+
+
+def test_kcsd_estimation_grid():
+    """100 estimation points from 0 to thickness (gdx = thickness / 99)."""
+    signal = xr.DataArray(
+        np.random.default_rng(2).standard_normal((11, 4)), dims=("layer", "time")
+    )
+    csd = compute_csd(signal, 4.6092634, 600.0, lambdas=[1e-3])
+    np.testing.assert_allclose(np.diff(csd["depth"]), 4.6092634 / 99)
+    assert csd["depth"][0] == 0
+    assert csd.attrs["lambdas"] == [1e-3]
+
+
+def test_per_vertex_thickness_lazy_matches_columns():
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((11, 4, 6))
+    thickness = xr.DataArray([2.0, 2.5, 3.0, 3.5], dims="vertex")
+    signal = xr.DataArray(
+        da.from_array(values, chunks=(11, 2, 6)), dims=("layer", "vertex", "time")
+    )
+    with raise_if_dask_computes():
+        csd = compute_csd(signal, thickness, 600.0, method="StandardCSD", smoothing="linear")
+    assert csd.dims == ("vertex", "depth", "time")
+    assert isinstance(csd.data, da.Array)
+    for v in range(4):
+        column = xr.DataArray(values[:, v], dims=("layer", "time"))
+        one = compute_csd(
+            column, float(thickness[v]), 600.0, method="StandardCSD", smoothing="linear"
+        )
+        np.testing.assert_allclose(csd.isel(vertex=v).values, one.values, rtol=1e-12)
+    np.testing.assert_allclose(csd["depth_mm"].isel(vertex=3, depth=-1), 3.5)
+    assert csd["depth"].attrs["units"] == "1"
+
+
+def test_kcsd_lazy_over_vertices():
+    values = np.random.default_rng(4).standard_normal((2, 11, 5))
+    signal = xr.DataArray(
+        da.from_array(values, chunks=(1, 11, 5)), dims=("vertex", "layer", "time")
+    )
+    with raise_if_dask_computes():
+        csd = compute_csd(signal, 3.0, 600.0, lambdas=[1e-4, 1e-2])
+    first = compute_csd(signal.isel(vertex=0).compute(), 3.0, 600.0, lambdas=[1e-4, 1e-2])
+    np.testing.assert_allclose(csd.isel(vertex=0).values, first.values)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "iCSD"}, "`method` must be one of"),
+        ({"smoothing": "spline"}, "`smoothing` must be one of"),
+        ({"method": "StandardCSD", "lambdas": [1.0]}, "StandardCSD takes no options"),
+        ({"foo": 1}, "unknown KCSD1D options"),
+        ({"Rs": [0.0]}, "positive"),
+        ({"thickness": -1.0}, "thickness"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    options = {"thickness": 3.0, **kwargs}
+    with pytest.raises(LaminarrayError, match=match):
+        compute_csd(_parity_signal(), sfreq=600.0, **options)
+
+
+def test_needs_layer_dim():
+    with pytest.raises(LaminarrayError, match="`layer` dim"):
+        compute_csd(xr.DataArray(np.ones((3, 4)), dims=("x", "time")), 2.0, 600.0)
