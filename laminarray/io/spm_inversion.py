@@ -377,6 +377,10 @@ def _free_energy_array(values: np.ndarray | None, projector: xr.DataArray) -> xr
     attrs = {"units": "1", "long_name": "free energy"}
     if "window" in projector.dims:
         n = projector.sizes["window"]
+        if values is not None and values.size % n:
+            raise FileFormatError(
+                f"free energy (`crossF`/`F`) has {values.size} values for {n} windows"
+            )
         f = np.full(n, np.nan) if values is None else values.reshape(-1, n).mean(axis=0)
         return xr.DataArray(f, dims="window", attrs=attrs)
     return xr.DataArray(np.nan if values is None else float(np.mean(values)), attrs=attrs)
