@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -452,16 +453,49 @@ def to_laminae(data: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
                 f"`data` has {missing.size} vertices without weights, e.g. {missing[:5].tolist()}"
             )
         weights = weights.sel(vertex=wanted)
-    dtype = np.result_type(data.dtype, np.float32)
-    weights = weights.drop_vars(
-        [c for c in weights.coords if c not in ("vertex", "lamina", "layer")]
-    ).astype(dtype)
-    plain = data.drop_vars([c for c in data.coords if "layer" in data[c].dims])
-    out = xr.dot(weights.drop_vars("layer"), plain, dim="layer")
     rest = [d for d in data.dims if d not in ("layer", "vertex")]
-    out = out.transpose("lamina", "vertex", *rest)
-    out.attrs = {**data.attrs}
-    if "long_name" in data.attrs:
-        out.attrs["long_name"] = f"{data.attrs['long_name']}, lamina mean"
-    out.name = data.name
-    return out
+    data = data.transpose("layer", "vertex", *rest)
+    dtype = np.result_type(data.dtype, np.float32)
+    per_vertex = "vertex" in weights.dims
+    matrix = weights.transpose(*(("vertex",) if per_vertex else ()), "lamina", "layer")
+    matrix = np.asarray(matrix.values, dtype=dtype)
+    array = data.data
+    if isinstance(array, da.Array):
+        index = "".join(chr(ord("a") + i) for i in range(len(rest)))
+        w_index = "vkl" if per_vertex else "kl"
+        w_chunks = (array.chunks[1], -1, -1) if per_vertex else (-1, -1)
+        result = da.blockwise(
+            _lamina_kernel,
+            "kv" + index,
+            da.from_array(matrix, chunks=w_chunks),
+            w_index,
+            array,
+            "lv" + index,
+            dtype=dtype,
+            concatenate=True,
+        )
+    else:
+        result = _lamina_kernel(matrix, np.asarray(array))
+    coords = {name: coord for name, coord in data.coords.items() if "layer" not in coord.dims}
+    attrs = {**data.attrs}
+    if "long_name" in attrs:
+        attrs["long_name"] = f"{attrs['long_name']}, lamina mean"
+    return xr.DataArray(
+        result,
+        dims=("lamina", "vertex", *rest),
+        coords={**coords, "lamina": list(weights["lamina"].values)},
+        name=data.name,
+        attrs=attrs,
+    )
+
+
+def _lamina_kernel(weights: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """``out[k, v, ...] = Σ_l W[(v,) k, l] · block[l, v, ...]`` (numpy kernel, BLAS matmul)."""
+    block = block.astype(weights.dtype, copy=False)
+    n_layers, n_vertices = block.shape[:2]
+    flat = block.reshape(n_layers, n_vertices, int(np.prod(block.shape[2:])))
+    if weights.ndim == 2:
+        out = (weights @ flat.reshape(n_layers, -1)).reshape(weights.shape[0], *flat.shape[1:])
+    else:  # one (lamina, layer) matrix per vertex: a batched matmul over vertices
+        out = np.matmul(weights, flat.transpose(1, 0, 2)).transpose(1, 0, 2)
+    return out.reshape(out.shape[0], *block.shape[1:])
