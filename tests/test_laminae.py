@@ -184,6 +184,12 @@ def test_to_laminae_is_lazy():
     assert isinstance(out.data, da.Array)
     expected = np.einsum("vkl,lvtr->kvtr", weights.values, values)
     np.testing.assert_allclose(out.values, expected, atol=1e-12)
+    # layers split across chunks and dims in another order: still one lazy result
+    shuffled = source.chunk(layer=(5, 6)).transpose("trial", "time", "layer", "vertex")
+    with raise_if_dask_computes():
+        other = to_laminae(shuffled, weights)
+    assert other.dims == ("lamina", "vertex", "trial", "time")
+    np.testing.assert_allclose(other.transpose(*out.dims).values, expected, atol=1e-12)
 
 
 def test_to_laminae_on_a_vertex_subset_and_with_one_weight_row():
