@@ -20,6 +20,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import xarray as xr
 from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
@@ -109,7 +110,8 @@ def prepare(
     """Dataset ready for ``to_zarr`` and its encoding.
 
     Strips encodings inherited from a previous read, turns fixed-width strings
-    into variable-length strings (Zarr 3's specified string type), rechunks
+    into variable-length strings (Zarr 3's specified string type; labels are
+    small, so dask-backed ones are loaded), rechunks
     dask-backed variables to their storage chunks and returns the encoding
     (chunks and codecs) of every variable.
     """
@@ -121,7 +123,9 @@ def prepare(
     codecs = compressor_codecs(compressor)
     ds = ds.drop_encoding()
     strings = {
-        name: var.astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"
+        name: var.copy(data=np.asarray(var.values).astype(object))
+        for name, var in ds.variables.items()
+        if var.dtype.kind in "UOT"
     }
     if strings:
         ds = ds.assign_coords({k: v for k, v in strings.items() if k in ds.coords})

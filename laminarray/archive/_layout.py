@@ -344,17 +344,21 @@ def _finish_swap(journal: Path) -> None:
 
 def recover(root: Path) -> None:
     """Finish interrupted swaps and remove leftovers of crashed writes (needs the writer lock)."""
-    root_journal = journal_path(root, root, ())
-    if root_journal.is_file():
-        _finish_swap(root_journal)
+    journals = [journal_path(root, root, ())]
     staging = staging_root(root)
-    if not staging.is_dir():
-        return
-    for journal in sorted(staging.glob("*" + JOURNAL_SUFFIX)):
-        _finish_swap(journal)
-    for leftover in staging.iterdir():
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
+    if staging.is_dir():
+        journals += sorted(staging.glob("*" + JOURNAL_SUFFIX))
+    finished = False
+    for journal in journals:
+        if journal.is_file():
+            _finish_swap(journal)
+            finished = True
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+    if finished and node_metadata(root) is not None:
+        consolidate(root)
 
 
 def try_recover(root: Path) -> None:

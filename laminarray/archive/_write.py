@@ -102,6 +102,7 @@ def save(
             _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+            _layout.recover(root)  # roll back a swap interrupted by an exception
         _layout.consolidate(root)
 
 
@@ -179,6 +180,7 @@ def append(
             _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+            _layout.recover(root)  # roll back a swap interrupted by an exception
         _layout.consolidate(root)
 
 

@@ -1,0 +1,65 @@
+"""The `laminarray` command, run as a subprocess like a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+
+
+def _run(*args, check_rc=0):
+    proc = subprocess.run(
+        [sys.executable, "-m", "laminarray.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == check_rc, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def demo_archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    proc = _run("demo", "--out", str(out))
+    assert "built synthetic cortex" in proc.stdout
+    assert "/sub-01/mesh" in proc.stdout
+    return out / "demo.zarr"
+
+
+def test_demo_writes_an_archive_xarray_opens(demo_archive):
+    tree = xr.open_datatree(demo_archive, engine="zarr")
+    mesh = tree["sub-01/mesh"]
+    assert mesh["vertices"].dims == ("layer", "vertex", "xyz")
+    assert mesh["vertices"].attrs["units"] == "mm"
+    assert mesh.sizes["layer"] == 11
+    assert tree.attrs["schema_version"] == 1
+
+
+def test_info_and_verify(demo_archive):
+    info = _run("info", str(demo_archive)).stdout
+    assert "/sub-01/mesh" in info
+    assert "vertices" in info
+    assert "(layer: 11, vertex: 2000, xyz: 3)" in info
+    assert "units mm" in info
+    assert "OK" in _run("verify", str(demo_archive)).stdout
+
+
+def test_verify_exits_1_with_a_report(demo_archive, tmp_path):
+    broken = tmp_path / "broken.zarr"
+    subprocess.run(["cp", "-r", str(demo_archive), str(broken)], check=True)
+    chunk = broken / "sub-01" / "mesh" / "thickness" / "c" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[-8] ^= 0x01
+    chunk.write_bytes(bytes(raw))
+    proc = _run("verify", str(broken), check_rc=1)
+    assert "/sub-01/mesh thickness" in proc.stdout
+    assert "1 problem" in proc.stdout
+
+
+def test_errors_are_one_line_and_exit_1(tmp_path):
+    proc = _run("info", str(tmp_path / "missing.zarr"), check_rc=1)
+    assert "laminarray info: error:" in proc.stderr
+    assert "Traceback" not in proc.stderr
