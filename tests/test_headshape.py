@@ -129,6 +129,10 @@ def test_icp_recovers_a_known_transform_from_200_noisy_points(head, seed):
     assert fit.inliers[4:].mean() > 0.95
     for name, pos in fid_head.items():
         np.testing.assert_allclose(fit.fiducials_mri[name], apply_transform(fit.transform, pos))
+    np.testing.assert_allclose(fit.points_mri, apply_transform(fit.transform, points))
+    np.testing.assert_allclose(
+        fit.initial_points_mri, apply_transform(fit.initial_transform, points)
+    )
     json.dumps(fit.summary())
 
 

@@ -54,6 +54,8 @@ class HeadshapeFit:
         The head-frame fiducials moved into MRI coordinates by ``transform``.
     points_mri : ndarray, shape (n_points, 3)
         The head-shape points moved into MRI coordinates.
+    initial_points_mri : ndarray, shape (n_points, 3)
+        The same moved by ``initial_transform`` (before ICP).
     distance : ndarray, shape (n_points,)
         Distance of each moved point to the scalp after the fit.
     initial_distance : ndarray, shape (n_points,)
@@ -71,6 +73,7 @@ class HeadshapeFit:
     initial_transform: np.ndarray
     fiducials_mri: dict[str, np.ndarray]
     points_mri: np.ndarray
+    initial_points_mri: np.ndarray
     distance: np.ndarray
     initial_distance: np.ndarray
     inliers: np.ndarray
@@ -419,9 +422,8 @@ def coregister_headshape(
     targets, normals = _scalp_targets(vertices, faces, sampling, spacing)
     tree = cKDTree(targets)
     report_normals = normals if sampling == "faces" else None
-    _, initial_distance = _distance(
-        apply_transform(initial, points), tree, targets, report_normals
-    )
+    initial_points = apply_transform(initial, points)
+    _, initial_distance = _distance(initial_points, tree, targets, report_normals)
 
     transform = before = initial
     converged = False
@@ -457,6 +459,7 @@ def coregister_headshape(
         initial_transform=initial,
         fiducials_mri=dict(zip(names, apply_transform(transform, head_fids), strict=True)),
         points_mri=moved,
+        initial_points_mri=initial_points,
         distance=distance,
         initial_distance=initial_distance,
         inliers=_robust_weights(distance, outlier_distance) > 0,
