@@ -259,14 +259,33 @@ def test_fft_cross_correlation_equals_direct_pearson():
     x = rng.standard_normal((n_sources, n_splits, n_samples)) + 3.0
     splits = rng.standard_normal((2, n_splits, length))
     lags = np.array([0, 2, 5, 9])
-    pairings = np.vstack([np.arange(n_splits), _kernels.derangements(n_splits, 2, seed=0)])
+    partners = np.vstack([np.arange(n_splits), _kernels.derangements(n_splits, 2, seed=0)])
     spectra = _kernels.transform_spectra(splits, n_fft=32)
-    r = _kernels.correlations(x, spectra, pairings, lags, length)
+    r = _kernels.correlations(x, spectra, partners, lags, length)
     assert r.shape == (2, 3, n_sources, n_splits, lags.size)
-    for t, q, s, i, k in np.ndindex(r.shape):
-        window = x[s, pairings[q, i], lags[k] : lags[k] + length]
-        expected = np.corrcoef(splits[t, i], window)[0, 1]
-        assert r[t, q, s, i, k] == pytest.approx(expected, abs=1e-12)
+    for t, q, s, j, k in np.ndindex(r.shape):
+        window = x[s, j, lags[k] : lags[k] + length]
+        expected = np.corrcoef(splits[t, partners[q, j]], window)[0, 1]
+        assert r[t, q, s, j, k] == pytest.approx(expected, abs=1e-12)
+
+
+def test_batched_block_equals_one_pass(monkeypatch):
+    """Sources and splits processed in small batches give the one-pass statistics."""
+    rng = np.random.default_rng(8)
+    n_channels, n_splits, length, n_samples = 6, 12, 10, 14
+    segments = rng.standard_normal((n_channels, n_splits, n_samples))
+    projector = rng.standard_normal((9, n_channels))
+    spectra = _kernels.transform_spectra(rng.standard_normal((2, n_splits, length)), n_fft=16)
+    partners = np.vstack([np.arange(n_splits), _kernels.derangements(n_splits, 2, seed=1)])
+    lags = np.array([0, 1, 4])
+    x = np.einsum("sc,cjn->sjn", projector, segments)
+    z = _kernels.fisher_z(_kernels.correlations(x, spectra, partners, lags, length))
+    expected = _kernels.expression_log10_p(z)
+    monkeypatch.setattr(_kernels, "BATCH_BYTES", 4 * 2**10)
+    monkeypatch.setattr(_kernels, "BATCH_SOURCES", 4)
+    assert _kernels.batch_shape(9, n_splits, n_samples, 16, 3, 3, 2) == (4, 1)
+    got = _kernels.expression_block(projector, segments, spectra, partners, lags, length)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
 def test_derangements_have_no_fixed_points_and_are_seeded():

@@ -22,8 +22,10 @@ import scipy.fft
 from scipy import signal
 from scipy import stats as sps
 
-#: Working memory of one source batch inside a task (bytes).
+#: Working memory of one batch of sources x splits inside a task (bytes).
 BATCH_BYTES = 64 * 2**20
+#: Most sources per batch: enough rows for the projection GEMM to be compute-bound.
+BATCH_SOURCES = 256
 
 _LN10 = np.log(10.0)
 
@@ -136,42 +138,45 @@ def window_norms(x: np.ndarray, lags: np.ndarray, length: int) -> np.ndarray:
 
     Parameters
     ----------
-    x : ndarray, shape (s, i, n)
+    x : ndarray, shape (s, j, n)
     lags : ndarray of int, shape (k,)
     length : int
 
     Returns
     -------
-    ndarray, shape (s, i, k), float64
-        ``sqrt(sum(w**2) - sum(w)**2 / length)``, from cumulative sums in float64.
+    ndarray, shape (s, j, k), float64
+        ``sqrt(sum(w**2) - sum(w)**2 / length)``. The window sums of ``x`` and
+        ``x**2`` are two matrix products with a 0/1 box matrix ``(n, k)``
+        (BLAS, in the precision of ``x``: float32 sums of a few hundred
+        terms are exact to about 1e-6 relative), combined in float64.
     """
-    shape = (*x.shape[:-1], 1)
-    c1 = np.concatenate([np.zeros(shape), np.cumsum(x, axis=-1, dtype=np.float64)], axis=-1)
-    c2 = np.concatenate(
-        [np.zeros(shape), np.cumsum(np.square(x, dtype=np.float64), axis=-1)], axis=-1
-    )
-    s1 = c1[..., lags + length] - c1[..., lags]
-    s2 = c2[..., lags + length] - c2[..., lags]
-    return np.sqrt(np.maximum(s2 - s1 * s1 / length, 0.0))
+    samples = np.arange(x.shape[-1])[:, None]
+    box = ((samples >= lags) & (samples < lags + length)).astype(x.dtype)
+    flat = x.reshape(-1, x.shape[-1])
+    s1 = (flat @ box).astype(np.float64)
+    s2 = (np.square(flat) @ box).astype(np.float64)
+    norms = np.sqrt(np.maximum(s2 - s1 * s1 / length, 0.0))
+    return norms.reshape(*x.shape[:-1], lags.size)
 
 
 def correlations(
     x: np.ndarray,
     spectra: np.ndarray,
-    pairings: np.ndarray,
+    partners: np.ndarray,
     lags: np.ndarray,
     length: int,
 ) -> np.ndarray:
-    """Pearson correlation of every transform split with every paired source window.
+    """Pearson correlation of every source segment with its paired transform splits.
 
     Parameters
     ----------
-    x : ndarray, shape (s, i, n)
+    x : ndarray, shape (s, j, n)
         Source segments (real).
     spectra : ndarray, shape (t, i, f)
-        :func:`transform_spectra` of the transform splits, ``n_fft = 2 (f - 1)``.
-    pairings : ndarray of int, shape (p, i)
-        ``pairings[q, i]`` is the source segment paired with transform split ``i``.
+        :func:`transform_spectra` of all transform splits, ``n_fft = 2 (f - 1)``.
+    partners : ndarray of int, shape (p, j)
+        ``partners[q, j]``: the transform split paired with segment ``j`` in
+        pairing ``q`` (the segment's own split for the true pairing).
     lags : ndarray of int, shape (k,)
         Window starts within a segment; ``lags + length <= n``.
     length : int
@@ -179,21 +184,21 @@ def correlations(
 
     Returns
     -------
-    ndarray, shape (t, p, s, i, k)
+    ndarray, shape (t, p, s, j, k)
         Correlations in [-1, 1]; 0 where a window is constant.
     """
     n_fft = 2 * (spectra.shape[-1] - 1)
     norms = window_norms(x, lags, length)
-    safe = np.where(norms > 0, norms, np.inf)
+    inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     x_hat = scipy.fft.rfft(x, n=n_fft, axis=-1)
     out = np.empty(
-        (spectra.shape[0], pairings.shape[0], x.shape[0], x.shape[1], lags.size),
+        (spectra.shape[0], partners.shape[0], *x.shape[:2], lags.size),
         dtype=np.result_type(x.dtype, np.float32),
     )
-    for q, pairing in enumerate(pairings):
-        product = x_hat[None, :, pairing, :] * spectra[:, None, :, :]
+    for q, partner in enumerate(partners):
+        product = x_hat[None] * spectra[:, None, partner, :]
         cross = scipy.fft.irfft(product, n=n_fft, axis=-1)[..., lags]
-        out[:, q] = cross / safe[None, :, pairing, :]
+        np.multiply(cross, inverse_norms[None], out=out[:, q])
     return out
 
 
@@ -265,59 +270,97 @@ def log_t_tail(t: np.ndarray, df: np.ndarray) -> np.ndarray:
     return sps.t.logpdf(t, df) + np.log((df + t**2) / ((df + 1.0) * t))
 
 
-def expression_log10_p(z: np.ndarray) -> np.ndarray:
-    """log10 p of true versus null Fisher-z correlations, per source and latency.
+class Moments:
+    """Running sums of Fisher z for the true and null pairings of a set of sources.
+
+    Sums are additive over splits, so a block of sources can be processed
+    one block of splits at a time.
 
     Parameters
     ----------
-    z : ndarray, shape (t, p, s, i, k)
-        Fisher z; pairing 0 is the true pairing, 1.. the derangements.
-
-    Returns
-    -------
-    ndarray, shape (t, s, k), float64
-        The true sample at each latency (``i`` values) against the null
-        sample pooled over derangements, splits and latencies
-        (``(p - 1) i k`` values) of the same source.
+    n_transforms, n_sources, n_lags : int
     """
-    true, null = z[:, 0], z[:, 1:]
-    pooled = (1, 3, 4)
-    _, _, log10_p = welch_log10_p(
-        true.mean(axis=-2, dtype=np.float64),
-        true.var(axis=-2, ddof=1, dtype=np.float64),
-        true.shape[-2],
-        null.mean(axis=pooled, dtype=np.float64)[..., None],
-        null.var(axis=pooled, ddof=1, dtype=np.float64)[..., None],
-        null.size // (null.shape[0] * null.shape[2]),
-    )
-    return log10_p
+
+    def __init__(self, n_transforms: int, n_sources: int, n_lags: int) -> None:
+        self.true = np.zeros((2, n_transforms, n_sources, n_lags))
+        self.null = np.zeros((2, n_transforms, n_sources))
+        self.n_true = 0
+        self.n_null = 0
+
+    def add(self, z: np.ndarray) -> None:
+        """Accumulate Fisher z of shape ``(t, p, s, j, k)`` (pairing 0 true)."""
+        true, null = z[:, 0], z[:, 1:]
+        self.true[0] += true.sum(axis=-2, dtype=np.float64)
+        self.true[1] += np.square(true).sum(axis=-2, dtype=np.float64)
+        self.null[0] += null.sum(axis=(1, 3, 4), dtype=np.float64)
+        self.null[1] += np.square(null).sum(axis=(1, 3, 4), dtype=np.float64)
+        self.n_true += true.shape[-2]
+        self.n_null += null.shape[1] * null.shape[3] * null.shape[4]
+
+    def log10_p(self) -> np.ndarray:
+        """Welch's test of the true sample at each latency against the pooled null.
+
+        Returns
+        -------
+        ndarray, shape (t, s, k), float64
+            The ``n_splits`` true z at a latency against the ``n_derangements
+            x n_splits x n_lags`` null z of the same source.
+        """
+        (mean1, var1), (mean2, var2) = (
+            _mean_var(total, squares, n)
+            for (total, squares), n in ((self.true, self.n_true), (self.null, self.n_null))
+        )
+        return welch_log10_p(
+            mean1, var1, self.n_true, mean2[..., None], var2[..., None], self.n_null
+        )[2]
+
+
+def _mean_var(total: np.ndarray, squares: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = total / n
+    return mean, np.maximum(squares - total * mean, 0.0) / (n - 1)
+
+
+def expression_log10_p(z: np.ndarray) -> np.ndarray:
+    """log10 p of Fisher z ``(t, p, s, j, k)`` in one go (see :class:`Moments`)."""
+    moments = Moments(z.shape[0], z.shape[2], z.shape[4])
+    moments.add(z)
+    return moments.log10_p()
 
 
 # --------------------------------------------------------------------------- fused block
 
 
-def batch_size(
-    n_splits: int, n_samples: int, n_fft: int, n_lags: int, n_pairings: int, n_transforms: int
-) -> int:
-    """Sources per batch so that one batch's working arrays fit in :data:`BATCH_BYTES`.
+def batch_shape(
+    n_sources: int,
+    n_splits: int,
+    n_samples: int,
+    n_fft: int,
+    n_lags: int,
+    n_pairings: int,
+    n_transforms: int,
+) -> tuple[int, int]:
+    """Sources and splits per batch, so that one batch's arrays fit in :data:`BATCH_BYTES`.
 
-    Counts, per source and split: the segment and its float64 cumulative sums,
-    its spectrum, one pairing's product and inverse FFT per transform, and the
-    correlations (all at most 8 bytes per real value).
+    Counts, per source and split: the segment, its squares and float64
+    window sums, its spectrum, one pairing's product and inverse FFT per
+    transform, and the correlations (at most 8 bytes per real value); at
+    most :data:`BATCH_SOURCES` sources.
     """
     per_split = (
         24 * n_samples
         + 8 * n_fft * (1 + 2 * n_transforms)
         + 8 * n_lags * n_pairings * n_transforms
     )
-    return max(1, BATCH_BYTES // (n_splits * per_split))
+    sources = min(n_sources, BATCH_SOURCES)
+    splits = max(1, min(n_splits, BATCH_BYTES // (sources * per_split)))
+    return sources, splits
 
 
 def expression_block(
     projector: np.ndarray | None,
     segments: np.ndarray,
     spectra: np.ndarray,
-    pairings: np.ndarray,
+    partners: np.ndarray,
     lags: np.ndarray,
     length: int,
 ) -> np.ndarray:
@@ -330,28 +373,39 @@ def expression_block(
         channels of ``segments`` themselves (sensor space).
     segments : ndarray, shape (c, i, n)
         Sensor segments at the transform's rate.
-    spectra, pairings, lags, length
-        As in :func:`correlations`.
+    spectra, partners, lags, length
+        As in :func:`correlations` (``partners`` covers all ``i`` segments).
 
     Returns
     -------
     ndarray, shape (t, s, k), float64
-        log10 p-values. Source time series exist only one batch at a time.
+        log10 p-values. Source segments exist only one batch (a few hundred
+        sources x a few splits) at a time.
     """
     n_channels, n_splits, n_samples = segments.shape
     n_sources = n_channels if projector is None else projector.shape[0]
-    n_fft = 2 * (spectra.shape[-1] - 1)
-    step = batch_size(n_splits, n_samples, n_fft, lags.size, pairings.shape[0], spectra.shape[0])
-    flat = segments.reshape(n_channels, -1)
+    step_s, step_i = batch_shape(
+        n_sources,
+        n_splits,
+        n_samples,
+        2 * (spectra.shape[-1] - 1),
+        lags.size,
+        partners.shape[0],
+        spectra.shape[0],
+    )
     out = np.empty((spectra.shape[0], n_sources, lags.size))
-    for start in range(0, n_sources, step):
-        stop = min(start + step, n_sources)
-        if projector is None:
-            x = segments[start:stop]
-        else:
-            x = (projector[start:stop] @ flat).reshape(stop - start, n_splits, n_samples)
-        r = correlations(x, spectra, pairings, lags, length)
-        out[:, start:stop] = expression_log10_p(fisher_z(r))
+    for s0 in range(0, n_sources, step_s):
+        s1 = min(s0 + step_s, n_sources)
+        moments = Moments(spectra.shape[0], s1 - s0, lags.size)
+        for i0 in range(0, n_splits, step_i):
+            i1 = min(i0 + step_i, n_splits)
+            if projector is None:
+                x = segments[s0:s1, i0:i1]
+            else:
+                block = np.ascontiguousarray(segments[:, i0:i1]).reshape(n_channels, -1)
+                x = (projector[s0:s1] @ block).reshape(s1 - s0, i1 - i0, n_samples)
+            moments.add(fisher_z(correlations(x, spectra, partners[:, i0:i1], lags, length)))
+        out[:, s0:s1] = moments.log10_p()
     return out
 
 
@@ -360,7 +414,7 @@ def source_block(
     segments: np.ndarray,
     spectra: np.ndarray,
     *,
-    pairings: np.ndarray,
+    partners: np.ndarray,
     lags: np.ndarray,
     length: int,
 ) -> np.ndarray:
@@ -372,7 +426,7 @@ def source_block(
     """
     n_layers, n_vertices, n_channels = projector.shape
     rows = projector.reshape(n_layers * n_vertices, n_channels).astype(segments.dtype, copy=False)
-    log10_p = expression_block(rows, segments, spectra, pairings, lags, length)
+    log10_p = expression_block(rows, segments, spectra, partners, lags, length)
     return log10_p.reshape(spectra.shape[0], n_layers, n_vertices, lags.size)
 
 

@@ -156,10 +156,10 @@ def gridsearch(
     n_fft = scipy.fft.next_fast_len(n_samples, real=True)
     splits = values[:, : n_splits * length].reshape(len(names), n_splits, length)
     spectra = _kernels.transform_spectra(splits, n_fft).astype(np.complex64)
-    pairings = np.vstack(
-        [np.arange(n_splits), _kernels.derangements(n_splits, n_derangements, seed)]
-    )
-    kwargs = {"pairings": pairings, "lags": lags - lags.min(), "length": length}
+    # derangement d pairs transform split i with segment d[i]: segment j meets split argsort(d)[j]
+    nulls = np.argsort(_kernels.derangements(n_splits, n_derangements, seed), axis=1)
+    partners = np.vstack([np.arange(n_splits), nulls])
+    kwargs = {"partners": partners, "lags": lags - lags.min(), "length": length}
     if projector is None:
         log_p, coords = _sensor_space(segments, spectra, data, chunks, kwargs)
     else:
@@ -349,10 +349,13 @@ def _segments(data: xr.DataArray, starts: np.ndarray, n_samples: int, sfreq: flo
     if sfreq_in > sfreq * (1 + 1e-6):
         taps = _kernels.lowpass_taps(sfreq_in, 0.45 * sfreq).astype(np.float32)
         array = _lowpass(array.astype(np.float32), taps)
-    picked = array[:, index.ravel()]
+    # segments overlap: take each needed sample once, in order (chunk-local for dask), then
+    # spread the samples over the segments within one chunk
+    needed, where = np.unique(index, return_inverse=True)
+    picked = array[:, needed]
     if isinstance(picked, da.Array):
         picked = picked.rechunk(-1)
-    segments = picked.reshape(array.shape[0], *index.shape).astype(np.float32)
+    segments = picked[:, where.ravel()].reshape(array.shape[0], *index.shape).astype(np.float32)
     return segments - segments.mean(axis=-1, keepdims=True)
 
 
