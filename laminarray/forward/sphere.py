@@ -36,8 +36,10 @@ __all__ = ["fit_sphere", "sphere_gain"]
 
 #: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
 FIELD_SCALE = 1e5
-#: bytes of one (n_points, n_dipoles) float64 temporary aimed at per task
-_TEMP_BYTES = 16 * 2**20
+#: bytes of one dask task's output chunk aimed at
+_CHUNK_BYTES = 32 * 2**20
+#: entries of one (n_points, n_dipoles) kernel temporary (cache-sized sub-blocks)
+_CACHE_ENTRIES = 2**16
 
 
 def fit_sphere(points: Any) -> tuple[np.ndarray, float]:
@@ -85,7 +87,8 @@ def sphere_gain(
 
     Lazy: returns a dask-backed gain chunked along ``vertex``; each task
     computes one chunk of vertices (all layers) against every coil
-    integration point, so peak memory is a few chunks whatever the mesh size.
+    integration point, in cache-sized sub-blocks, so peak memory is a few
+    output chunks whatever the mesh size.
 
     Parameters
     ----------
@@ -109,7 +112,8 @@ def sphere_gain(
         ``"fixed"`` uses the mesh's ``orientation``; ``"free"`` returns the
         gain of unit dipoles along x, y and z (trailing ``xyz`` dim).
     chunks : int, optional
-        Vertices per chunk (default: ~16 MB per temporary).
+        Vertices per chunk (default: ~32 MB of output per chunk; the kernel
+        itself works on cache-sized sub-blocks).
     dtype : numpy dtype
         Output dtype (default float64; computation is always float64).
 
@@ -145,9 +149,9 @@ def sphere_gain(
     else:
         moments = None
     n_layers, n_vertices, _ = src.shape
-    n_points = coil_pos.shape[0] * coil_pos.shape[1]
     if chunks is None:
-        chunks = max(1, _TEMP_BYTES // (8 * n_points * n_layers))
+        per_vertex = 8 * len(weights) * n_layers * (1 if moments is not None else 3)
+        chunks = max(1, _CHUNK_BYTES // per_vertex)
     chunks = int(min(chunks, n_vertices))
     fixed = moments is not None
     blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]
@@ -200,13 +204,24 @@ def _gain_block(
     weights: np.ndarray,
     out_dtype: np.dtype,
 ) -> np.ndarray:
-    """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3)."""
+    """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3).
+
+    The kernel runs on sub-blocks of dipoles small enough for its temporaries
+    to stay in the CPU cache (~``_CACHE_ENTRIES`` per temporary).
+    """
     n_layers, n_v, _ = src.shape
+    dip = src.reshape(-1, 3)
     flat_q = None if moments is None else moments.reshape(-1, 3)
-    g = sarvas_gain(src.reshape(-1, 3), coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3), flat_q)
-    g = g.reshape(weights.shape + g.shape[1:])
-    out = np.einsum("ck,ck...->c...", weights, g, optimize=True)
-    return out.reshape((len(weights), n_layers, n_v, *out.shape[2:])).astype(out_dtype, copy=False)
+    points, normals = coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3)
+    free = () if moments is not None else (3,)
+    out = np.empty((len(weights), dip.shape[0], *free), dtype=out_dtype)
+    step = max(16, _CACHE_ENTRIES // points.shape[0])
+    for start in range(0, dip.shape[0], step):
+        part = slice(start, start + step)
+        g = sarvas_gain(dip[part], points, normals, None if flat_q is None else flat_q[part])
+        g = g.reshape(weights.shape + g.shape[1:])
+        out[:, part] = np.einsum("ck,ck...->c...", weights, g)
+    return out.reshape((len(weights), n_layers, n_v, *free))
 
 
 def sarvas_gain(
@@ -233,26 +248,50 @@ def sarvas_gain(
     ndarray, shape (n_points, n_dipoles) or (n_points, n_dipoles, 3)
         fT per nAm (``B . n``).
     """
+    # every temporary is (n_points, n_dipoles); operations run in place to save passes
     r2 = np.einsum("pk,pk->p", points, points)[:, None]
     r = np.sqrt(r2)
-    r0r = points @ dipoles.T
-    r0n = normals @ dipoles.T
     rn = np.einsum("pk,pk->p", points, normals)[:, None]
-    a2 = r2 + np.einsum("dk,dk->d", dipoles, dipoles)[None, :] - 2.0 * r0r
-    a = np.sqrt(a2)
-    ar_over_a = (r2 - r0r) / a
-    inv_f = 1.0 / (a * (r * a + r2 - r0r))
-    # (grad F . n) / F^2, as one (n_points, n_dipoles) array
-    grad_n = ((a2 / r + ar_over_a + 2.0 * a + 2.0 * r) * rn - (a + 2.0 * r + ar_over_a) * r0n) * (
-        inv_f * inv_f
-    )
-    axes = np.eye(3) if moments is None else None
-    cols = [moments] if moments is not None else [axes[k][None, :] for k in range(3)]
+    r0r = points @ dipoles.T
+    a = r0r * -2.0
+    a += r2
+    a += np.einsum("dk,dk->d", dipoles, dipoles)[None, :]
+    grad_n = a.copy()  # a^2, becomes (grad F . n) / F^2 below
+    np.sqrt(a, out=a)
+    inv_f = r * a
+    inv_f += r2
+    inv_f -= r0r
+    inv_f *= a
+    np.reciprocal(inv_f, out=inv_f)
+    ar_over_a = np.subtract(r2, r0r, out=r0r)
+    ar_over_a /= a
+    # coefficient of r: a^2 / r + a.r / a + 2 a + 2 r, projected on n
+    grad_n /= r
+    grad_n += ar_over_a
+    grad_n += a
+    grad_n += a
+    grad_n += 2.0 * r
+    grad_n *= rn
+    # coefficient of r0: a + 2 r + a.r / a, projected on n
+    ar_over_a += a
+    ar_over_a += 2.0 * r
+    ar_over_a *= normals @ dipoles.T
+    grad_n -= ar_over_a
+    del a, ar_over_a, r0r
+    grad_n *= inv_f
+    grad_n *= inv_f
+    cols = [moments] if moments is not None else [np.eye(3)[k][None, :] for k in range(3)]
     out = []
     for q in cols:
         # q . (r0 x n) = n . (q x r0) and q . (r0 x r) = r . (q x r0)
         qxr0 = np.cross(np.broadcast_to(q, dipoles.shape), dipoles)
-        out.append(FIELD_SCALE * ((normals @ qxr0.T) * inv_f - grad_n * (points @ qxr0.T)))
+        field = normals @ qxr0.T
+        field *= inv_f
+        second = points @ qxr0.T
+        second *= grad_n
+        field -= second
+        field *= FIELD_SCALE
+        out.append(field)
     return out[0] if moments is not None else np.stack(out, axis=-1)
 
 

@@ -41,11 +41,6 @@ def noise_level(std: float, snr_db: float) -> float:
     return float(std * 10.0 ** (-snr_db / 20.0))
 
 
-def white_noise(rng: np.random.Generator, shape: tuple[int, int], rms: float) -> np.ndarray:
-    """I.i.d. Gaussian noise of standard deviation ``rms``."""
-    return rng.standard_normal(shape) * rms
-
-
 def pink_noise(rng: np.random.Generator, shape: tuple[int, int], rms: float) -> np.ndarray:
     """1/f-power noise per channel (SPM fork's generator), rescaled to RMS ``rms`` exactly.
 

@@ -38,7 +38,7 @@ from ..schema import (
     validate_gain,
     validate_mesh,
 )
-from .noise import noise_level, pink_noise, signal_std, white_noise
+from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
 
 __all__ = ["current_density", "dipoles"]
@@ -115,7 +115,8 @@ def current_density(
     trial_chunks : int, optional
         Trials per dask chunk (default ~64 MB chunks).
     dtype : numpy dtype
-        Output dtype (default float32; computed in float64).
+        Output dtype (default float32); the noiseless signal is computed in
+        float64, white noise is drawn in the output dtype.
 
     Returns
     -------
@@ -382,19 +383,27 @@ def _trial_block(
     noise_color: str,
     out_dtype: np.dtype,
 ) -> np.ndarray:
-    """Dask block: trials -> (channel, time, trial) data, noise seeded per trial."""
+    """Dask block: trials -> (channel, time, trial) data, noise seeded per trial.
+
+    Each trial is written contiguously (white noise drawn in the output
+    dtype, straight into the buffer) and the block is returned as a view.
+    """
     shared = courses.shape[2] == 1
-    out = np.empty((patterns.shape[0], courses.shape[1], trials.size), out_dtype)
-    if shared:
-        clean = patterns @ courses[:, :, 0]
-    draw = white_noise if noise_color == "white" else pink_noise
+    buf = np.empty((trials.size, patterns.shape[0], courses.shape[1]), out_dtype)
+    clean = patterns @ courses[:, :, 0] if shared else None
     for i, trial in enumerate(trials):
         signal = clean if shared else patterns @ courses[:, :, trial]
-        if noise_rms:
-            rng = np.random.default_rng([seed, int(trial)])
-            signal = signal + draw(rng, signal.shape, noise_rms)
-        out[:, :, i] = signal
-    return out
+        if not noise_rms:
+            buf[i] = signal
+            continue
+        rng = np.random.default_rng([seed, int(trial)])
+        if noise_color == "white":
+            rng.standard_normal(out=buf[i], dtype=out_dtype)
+            buf[i] *= out_dtype.type(noise_rms)
+            buf[i] += signal
+        else:
+            buf[i] = signal + pink_noise(rng, signal.shape, noise_rms)
+    return np.moveaxis(buf, 0, -1)
 
 
 def _as_lazy_scalar(value: Any) -> Any:
