@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from .._validation import LaminarrayError, check_option, check_positive, describe
+from .sensors import scalp_surface
 from .transforms import FIDUCIALS, apply_transform, coregister, invert_transform, rigid_transform
 
 __all__ = ["HeadshapeFit", "coregister_headshape"]
@@ -134,38 +135,6 @@ def _headshape_points(headshape: Any, scale: float) -> np.ndarray:
             f"`headshape` needs at least 6 points to refine a rigid fit; got {points.shape[0]}"
         )
     return points * scale
-
-
-def _scalp_mesh(scalp: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Scalp (vertices mm, faces) from a mesh Dataset with scalp variables or a tuple."""
-    if isinstance(scalp, xr.Dataset):
-        if "scalp_vertices" not in scalp or "scalp_faces" not in scalp:
-            raise LaminarrayError(
-                "`scalp` Dataset must carry `scalp_vertices` and `scalp_faces` variables; "
-                f"found {sorted(map(str, scalp.data_vars))}"
-            )
-        scalp = (scalp["scalp_vertices"].values, scalp["scalp_faces"].values)
-    if not (isinstance(scalp, tuple | list) and len(scalp) == 2):
-        raise LaminarrayError(
-            "`scalp` must be a mesh Dataset with `scalp_vertices`/`scalp_faces` or a "
-            f"(vertices (n, 3) mm, faces (m, 3)) tuple; got {describe(scalp)}"
-        )
-    vertices = np.asarray(scalp[0], dtype=np.float64)
-    faces = np.asarray(scalp[1])
-    if vertices.ndim != 2 or vertices.shape[1] != 3 or not np.all(np.isfinite(vertices)):
-        raise LaminarrayError(f"scalp vertices must be finite (n, 3) mm; got {describe(vertices)}")
-    if (
-        faces.ndim != 2
-        or faces.shape[1] != 3
-        or not np.issubdtype(faces.dtype, np.integer)
-        or faces.min(initial=0) < 0
-        or faces.max(initial=0) >= vertices.shape[0]
-    ):
-        raise LaminarrayError(
-            f"scalp faces must be integer triangles (m, 3) indexing 0..{vertices.shape[0] - 1}; "
-            f"got {describe(faces)}"
-        )
-    return vertices, faces
 
 
 def _fiducial_array(fiducials: Any, name: str) -> tuple[list[str], np.ndarray]:
@@ -416,7 +385,7 @@ def coregister_headshape(
                 f"`fid_head` and `fid_mri` name different points: {names} vs {mri_names}"
             )
         mri_fids = mri_fids[[mri_names.index(n) for n in names]]
-    vertices, faces = _scalp_mesh(scalp)
+    vertices, faces = scalp_surface(scalp)
 
     initial = coregister(head_fids, mri_fids)
     targets, normals = _scalp_targets(vertices, faces, sampling, spacing)
