@@ -73,12 +73,15 @@ def write_gifti_values(
     labels = [str(x) for x in values[other[0]].values] if other else [str(values.name or "values")]
     arrays = [
         nib.gifti.GiftiDataArray(
-            row, intent=intent, datatype="NIFTI_TYPE_FLOAT32", meta={"Name": label}
+            row,
+            intent=intent,
+            datatype="NIFTI_TYPE_FLOAT32",
+            meta=nib.gifti.GiftiMetaData({"Name": label}),
         )
         for row, label in zip(table, labels, strict=True)
     ]
     meta = {"units": str(values.attrs.get("units", "")), "dim": other[0] if other else ""}
-    nib.save(nib.gifti.GiftiImage(darrays=arrays, meta=meta), path)
+    nib.save(nib.gifti.GiftiImage(darrays=arrays, meta=nib.gifti.GiftiMetaData(meta)), path)
     return path
 
 
@@ -126,7 +129,8 @@ def write_gifti_mesh(
                 ori, intent="NIFTI_INTENT_VECTOR", datatype="NIFTI_TYPE_FLOAT32"
             )
         )
-    nib.save(nib.gifti.GiftiImage(darrays=arrays, meta={"n_layers": str(n_layers)}), path)
+    meta = nib.gifti.GiftiMetaData({"n_layers": str(n_layers)})
+    nib.save(nib.gifti.GiftiImage(darrays=arrays, meta=meta), path)
     return path
 
 

@@ -217,7 +217,7 @@ def forward_to_gain(
     values = values.reshape(len(names), n_layers, n_v, *((3,) if free else ()))
     hemi = None
     vertno = None
-    if n_layers == 1:
+    if n_layers == 1 and len(fwd["src"]) == 2 and all(s["type"] == "surf" for s in fwd["src"]):
         hemi = np.concatenate(
             [[("lh", "rh")[i % 2]] * s["nuse"] for i, s in enumerate(fwd["src"])]
         )
