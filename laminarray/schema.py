@@ -489,8 +489,8 @@ def mesh_dataset(
         (white), the same index being the same cortical column on every layer.
     faces : array of int, shape (n_faces, 3)
         Triangles indexing ``vertex`` (0-based), shared by every layer.
-    orientation : array, shape (n_layers, n_vertices, 3), optional
-        Unit dipole orientations per source.
+    orientation : array, shape (n_layers, n_vertices, 3) or (n_vertices, 3), optional
+        Unit dipole orientations per source; a 2-D array is used on every layer.
     layers : sequence of str, optional
         Layer names (default laMEG's).
     hemi : str or array of str, shape (n_vertices,), optional
@@ -511,6 +511,17 @@ def mesh_dataset(
     if pos.ndim != 3 or pos.shape[-1] != 3:
         raise SchemaError(f"`vertices` must have shape (n_layers, n_vertices, 3), got {pos.shape}")
     tri = np.asarray(faces)
+    if tri.ndim != 2:
+        raise SchemaError(f"`faces` must have shape (n_faces, 3), got {tri.shape}")
+    if orientation is not None:
+        orientation = np.asarray(orientation, dtype=np.float64)
+        if orientation.shape == pos.shape[1:]:  # one orientation per column, on every layer
+            orientation = np.broadcast_to(orientation, pos.shape)
+        if orientation.shape != pos.shape:
+            raise SchemaError(
+                f"`orientation` must have the shape of `vertices` {pos.shape} or "
+                f"{pos.shape[1:]}, got {orientation.shape}"
+            )
     coords = _layer_coords(pos.shape[0], layers, depth)
     coords.update(_vertex_coords(pos.shape[1], None, hemi))
     coords["xyz"] = list(XYZ)
@@ -526,7 +537,7 @@ def mesh_dataset(
     if orientation is not None:
         data_vars["orientation"] = (
             MESH_VERTEX_DIMS,
-            np.asarray(orientation, dtype=np.float64),
+            np.array(orientation),
             {"units": "1", "long_name": "unit dipole orientation"},
         )
     ds = xr.Dataset(data_vars, coords=coords, attrs=dict(attrs or {}))
@@ -542,23 +553,31 @@ def _name(obj: Any, default: str) -> str:
 
 
 def _conform_dims(
-    obj: Any, expected: tuple[str, ...], what: str, optional: tuple[str, ...] = ()
+    obj: Any,
+    expected: tuple[str, ...],
+    what: str,
+    optional: tuple[str, ...] = (),
+    leading: tuple[str, ...] = (),
 ) -> Any:
-    """Transpose ``obj`` to ``expected`` (+ trailing optional dims) or raise."""
+    """Transpose ``obj`` to (leading optional dims +) ``expected`` (+ trailing optional dims)."""
     dims = tuple(obj.dims)
     required = set(expected)
-    allowed = required | set(optional)
+    allowed = required | set(optional) | set(leading)
     missing = [d for d in expected if d not in dims]
     extra = [d for d in dims if d not in allowed]
     if missing or extra:
         raise SchemaError(
             f"{what} must have dims {expected}"
-            + (f" (optionally with {optional})" if optional else "")
+            + (f" (optionally with {leading + optional})" if optional or leading else "")
             + f"; found {dims}"
             + (f", missing {missing}" if missing else "")
             + (f", unexpected {extra}" if extra else "")
         )
-    order = tuple(expected) + tuple(d for d in optional if d in dims)
+    order = (
+        tuple(d for d in leading if d in dims)
+        + tuple(expected)
+        + tuple(d for d in optional if d in dims)
+    )
     return obj.transpose(*order) if dims != order else obj
 
 
@@ -628,10 +647,11 @@ def _validate_array(
     what: str,
     check_finite: bool,
     optional: tuple[str, ...] = (),
+    leading: tuple[str, ...] = (),
 ) -> xr.DataArray:
     if not isinstance(obj, xr.DataArray):
         raise SchemaError(f"{what} must be an xarray.DataArray, got {describe(obj)}")
-    obj = _conform_dims(obj, expected, what, optional)
+    obj = _conform_dims(obj, expected, what, optional, leading)
     _check_numeric(obj, what)
     _check_units(obj, what)
     for dim in expected:
@@ -707,14 +727,17 @@ def validate_gain(gain: xr.DataArray, *, check_finite: bool = False) -> xr.DataA
 
 
 def validate_projector(proj: xr.DataArray, *, check_finite: bool = False) -> xr.DataArray:
-    """Check an inverse projector ``(layer, vertex, channel)``.
+    """Check an inverse projector ``([window,] layer, vertex, channel)``.
+
+    A leading ``window`` dim holds one projector per window of a
+    sliding-window inversion.
 
     Returns
     -------
     xarray.DataArray
         Transposed to canonical order.
     """
-    return _validate_array(proj, PROJECTOR_DIMS, "projector", check_finite)
+    return _validate_array(proj, PROJECTOR_DIMS, "projector", check_finite, leading=("window",))
 
 
 def validate_source(src: xr.DataArray, *, check_finite: bool = False) -> xr.DataArray:
@@ -825,16 +848,23 @@ def check_consistent(
                     f"{name} and mesh disagree on the number of {dim}s: "
                     f"{name} has {n_obj}, mesh has {n_mesh}"
                 )
-        if not np.array_equal(obj["layer"].values, mesh["layer"].values):
+        if not np.array_equal(_as_str(obj["layer"].values), _as_str(mesh["layer"].values)):
             raise SchemaError(
                 f"{name} and mesh layers differ: {obj['layer'].values.tolist()} vs "
                 f"{mesh['layer'].values.tolist()}"
             )
+        differ = np.flatnonzero(obj["vertex"].values != mesh["vertex"].values)
+        if differ.size:
+            raise SchemaError(
+                f"{name} and mesh vertex labels differ at {differ.size} positions, first at "
+                f"index {differ[0]}: {obj['vertex'].values[differ[0]]} vs "
+                f"{mesh['vertex'].values[differ[0]]}"
+            )
 
 
 def _check_same_channels(sensor: xr.Dataset, other: xr.DataArray, name: str) -> None:
-    a = set(_as_str(sensor["channel"].values))
-    b = set(_as_str(other["channel"].values))
+    a = set(_as_str(sensor["channel"].values).tolist())
+    b = set(_as_str(other["channel"].values).tolist())
     if a != b:
         only_sensor = sorted(a - b)[:10]
         only_other = sorted(b - a)[:10]

@@ -168,7 +168,7 @@ def test_flipped_bytes_are_reported_for_exactly_that_variable(stored):
     assert [(p.group, p.variable) for p in report.problems] == [("/sub-01/sensor", "data")]
     assert "c/0/0/1" in report.problems[0].message
     assert "checksum" in report.problems[0].message.lower()
-    with pytest.raises(Exception, match="(?i)checksum"):
+    with pytest.raises(Exception, match=r"(?i)checksum"):
         archive.open(path)["sub-01/sensor"]["data"].values  # noqa: B018
 
 
@@ -177,7 +177,7 @@ def test_missing_chunk_is_an_error_not_the_fill_value(stored):
     tree = archive.open(path)
     lazy = tree["sub-01/results/copy"]["other"]
     _chunk(path, "sub-01/results/copy", "other", "c/0/0/3").unlink()
-    with pytest.raises(ArchiveError, match="c/0/0/3.*missing"):
+    with pytest.raises(ArchiveError, match=r"c/0/0/3.*missing"):
         lazy.values  # noqa: B018
     with pytest.raises(ArchiveError, match=r"/sub-01/results/copy variable 'other'.*missing"):
         archive.open(path)
