@@ -99,7 +99,8 @@ def test_fiducials_table(tmp_path):
     )
     fid = read_fiducials(table, "sub-104")
     np.testing.assert_allclose(fid.sel(fiducial="nas").values, [-2.448, 117.891, 8.210])
-    assert fid.attrs["units"] == "mm" and list(fid["fiducial"].values) == ["nas", "lpa", "rpa"]
+    assert fid.attrs["units"] == "mm"
+    assert list(fid["fiducial"].values) == ["nas", "lpa", "rpa"]
     csv = tmp_path / "fid.csv"
     csv.write_text('id,N,L,R\nsub-1,"1;2;3","4;5;6","7;8;9"\n')
     got = read_fiducials(
@@ -117,9 +118,9 @@ def test_fiducials_table(tmp_path):
 def test_fiducials_errors(tmp_path):
     table = tmp_path / "fid.tsv"
     table.write_text("subj_id\tnas\tlpa\trpa\nsub-1\t1,2\t4,5,6\t7,8,9\n")
-    with pytest.raises(FileFormatError, match="sub-2.*not found"):
+    with pytest.raises(FileFormatError, match=r"sub-2.*not found"):
         read_fiducials(table, "sub-2")
-    with pytest.raises(FileFormatError, match="three numbers.*'1,2'"):
+    with pytest.raises(FileFormatError, match=r"three numbers.*'1,2'"):
         read_fiducials(table, "sub-1")
     with pytest.raises(FileFormatError, match=r"missing column\(s\) \['nasion'\]"):
         read_fiducials(table, "sub-1", nas_column="nasion")
@@ -154,7 +155,8 @@ def test_mne_epochs_round_trip():
     np.testing.assert_allclose(ds["time"].values, epochs.times)
     back = la.io.to_mne_epochs(ds)
     np.testing.assert_allclose(back.get_data(), epochs.get_data(), rtol=1e-12)
-    assert back.ch_names == epochs.ch_names and back.info["bads"] == ["MAG2"]
+    assert back.ch_names == epochs.ch_names
+    assert back.info["bads"] == ["MAG2"]
     assert back.get_channel_types() == epochs.get_channel_types()
     np.testing.assert_array_equal(back.events[:, 2], epochs.events[:, 2])
     np.testing.assert_allclose(back.times, epochs.times)
@@ -169,7 +171,7 @@ def test_mne_evoked_round_trip_and_errors():
     np.testing.assert_allclose(back.data, evoked.data, rtol=1e-12)
     with pytest.raises(la.LaminarrayError, match="one average"):
         la.io.to_mne_evoked(la.io.from_mne(_epochs(mne)))
-    with pytest.raises(la.LaminarrayError, match="mne.Epochs"):
+    with pytest.raises(la.LaminarrayError, match=r"mne\.Epochs"):
         la.io.from_mne(np.zeros(3))
 
 
