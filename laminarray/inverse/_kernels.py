@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
 from ._linalg import spm_svd
@@ -69,7 +68,7 @@ def _posterior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``Cy⁻¹·A`` and ``Cy⁻¹`` via solves (never an explicit inverse of a prior)."""
     rhs = np.concatenate([modes, np.eye(modes.shape[0])], axis=1)
-    sol = scipy.linalg.solve(reml.cov, rhs)
+    sol = np.linalg.solve(reml.cov, rhs)
     return sol[:, : modes.shape[1]], sol[:, modes.shape[1] :]
 
 
@@ -116,7 +115,7 @@ def greedy_search(
         comps = [noise] + [(patterns * g) @ patterns.T for g in parts.T]
         res = reml_sc(yy, comps, nn, floor)
         prior = parts @ res.hyper[1:]
-        gain = scipy.linalg.solve(res.cov, patterns * prior, assume_a="sym")
+        gain = np.linalg.solve(res.cov, patterns * prior)
         return res, prior, gain.T @ data
 
     best_f = evaluate(np.zeros((patterns.shape[1], 0)))[0].free_energy

@@ -10,7 +10,6 @@ and returns float64 numpy arrays and trusts its inputs.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 _LOGDET_TOL = 1e-16
 
@@ -87,7 +86,32 @@ def spm_dx(j: np.ndarray, g: np.ndarray, t: float) -> np.ndarray:
     aug = np.zeros((m + 1, m + 1))
     aug[1:, 0] = tau * g
     aug[1:, 1:] = tau * j
-    return scipy.linalg.expm(aug)[1:, 0]
+    return expm(aug)[1:, 0]
+
+
+def expm(a: np.ndarray, order: int = 6) -> np.ndarray:
+    """Matrix exponential by scaling and squaring of a diagonal Padé approximant.
+
+    The textbook algorithm (Golub & Van Loan, Matrix Computations, Alg. 11.3.1)
+    with Padé degree 6 as SPM; numpy only, so tiny matrices do not pay for
+    threaded LAPACK calls.
+    """
+    norm = np.abs(a).sum(axis=1).max()
+    squarings = max(0, int(np.ceil(np.log2(norm))) + 1) if norm > 0 else 0
+    x = a / 2.0**squarings
+    c = 1.0
+    power = np.eye(a.shape[0])
+    num = np.eye(a.shape[0])
+    den = np.eye(a.shape[0])
+    for k in range(1, order + 1):
+        c *= (order - k + 1) / (k * (2 * order - k + 1))
+        power = power @ x
+        num += c * power
+        den += (-1) ** k * c * power
+    out = np.linalg.solve(den, num)
+    for _ in range(squarings):
+        out = out @ out
+    return out
 
 
 def spm_svd(x: np.ndarray, u: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
