@@ -37,7 +37,7 @@ __all__ = ["fit_sphere", "sphere_gain"]
 #: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
 FIELD_SCALE = 1e5
 #: bytes of one dask task's output chunk aimed at
-_CHUNK_BYTES = 32 * 2**20
+_CHUNK_BYTES = 8 * 2**20
 #: entries of one (n_points, n_dipoles) kernel temporary (cache-sized sub-blocks)
 _CACHE_ENTRIES = 2**16
 
@@ -112,7 +112,7 @@ def sphere_gain(
         ``"fixed"`` uses the mesh's ``orientation``; ``"free"`` returns the
         gain of unit dipoles along x, y and z (trailing ``xyz`` dim).
     chunks : int, optional
-        Vertices per chunk (default: ~32 MB of output per chunk; the kernel
+        Vertices per chunk (default: ~8 MB of output per chunk; the kernel
         itself works on cache-sized sub-blocks).
     dtype : numpy dtype
         Output dtype (default float64; computation is always float64).
