@@ -65,13 +65,45 @@ def test_geodesic_on_flat_sheet_is_euclidean():
     np.testing.assert_allclose(dist, np.linalg.norm(verts - verts[17], axis=1), atol=1e-12)
 
 
-def test_tiled_geodesics_equal_untiled_gdist_on_curved_mesh(monkeypatch):
+def _assert_equal_to_gdist(verts, faces, limit):
+    ours = geodesic._local_geodesics(verts, faces, limit).tocsr()
+    reference = gdist.local_gdist_matrix(verts, faces, max_distance=limit).tocsr()
+    assert ours.nnz == reference.nnz > 5 * len(verts)
+    assert abs(ours - reference).max() < 1e-10
+
+
+def test_local_geodesics_equal_gdist_on_sphere():
     verts, faces = sphere_mesh(900, radius=40.0)
-    monkeypatch.setattr(geodesic, "_TILE_REACHES", 1.0)  # many small tiles
-    tiled = geodesic._local_geodesics(verts, faces, 9.0).tocsr()
-    reference = gdist.local_gdist_matrix(verts, faces, max_distance=9.0).tocsr()
-    assert tiled.nnz == reference.nnz > 10 * len(verts)
-    assert abs(tiled - reference).max() < 1e-12
+    _assert_equal_to_gdist(verts, faces, 9.0)
+
+
+def test_local_geodesics_equal_gdist_on_bumpy_mesh(golden):
+    # open mesh with saddles: paths bend at vertices and at the boundary
+    _assert_equal_to_gdist(
+        golden["bumpy_vertices_mm"], golden["bumpy_faces"].astype(np.int32), 7.0
+    )
+
+
+def test_local_geodesics_equal_gdist_on_folded_cortex():
+    pytest.importorskip("nilearn")
+    from laminarray.datasets.fsaverage import fsaverage5_surfaces
+
+    pos, faces = fsaverage5_surfaces("pial")["lh"]
+    # a patch of real, irregular, folded cortex: the faces within 25 mm of a vertex
+    near = np.linalg.norm(pos - pos[5000], axis=1) < 25.0
+    patch = faces[near[faces].all(axis=1)]
+    used, local = np.unique(patch, return_inverse=True)
+    _assert_equal_to_gdist(pos[used], local.reshape(-1, 3).astype(np.int32), 5.0)
+
+
+def test_local_geodesics_collinear_grid_paths():
+    # paths through flat vertices on a regular grid (distances 6, 9 along rows)
+    verts, faces = flat_sheet(6, 6, spacing=3.0)
+    dist = geodesic._local_geodesics(verts, faces, 9.5).toarray()
+    euclid = np.linalg.norm(verts[:, None] - verts[None], axis=-1)
+    within = (euclid <= 9.5) & (euclid > 0)
+    np.testing.assert_allclose(dist[within], euclid[within], atol=1e-12)
+    assert np.all(dist[~within] == 0)
 
 
 def test_smoothing_matrix_properties_on_sphere():
@@ -139,3 +171,13 @@ def test_bad_source_raises(golden):
     verts, faces = _golden_layer(golden)
     with pytest.raises(la.LaminarrayError, match="source"):
         surf.geodesic_distances(verts, faces, 100)
+
+
+def test_smoothing_operator_in_worker_processes(golden):
+    n = int(golden["n_per_layer"])
+    _, faces = _golden_layer(golden)
+    mesh = la.mesh_dataset(golden["vertices_mm"].reshape(2, n, 3), faces, layers=["pial", "white"])
+    parallel = surf.smoothing_operator(mesh, 5.0, n_jobs=2)
+    np.testing.assert_allclose(parallel.toarray(), golden["QG_twolayer"], rtol=0, atol=1e-14)
+    with pytest.raises(la.LaminarrayError, match="n_jobs"):
+        surf.smoothing_operator(mesh, 5.0, n_jobs=0)

@@ -15,6 +15,9 @@ smoothing across layers). SPM's extra step of zeroing entries below
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -91,7 +94,7 @@ def _check_scale(pos: np.ndarray, tri: np.ndarray, fwhm: float) -> None:
 def _smoothing_matrix(pos: np.ndarray, tri: np.ndarray, fwhm: float) -> sp.csc_array:
     """Trusting kernel of :func:`smoothing_matrix`."""
     n_vertices = len(pos)
-    dist = _local_geodesics(pos, tri, fwhm)
+    dist = _local_geodesics(pos, tri, fwhm).tocoo()
     sigma = fwhm / FWHM_TO_SIGMA
     weights = np.exp(-(dist.data**2) / (2.0 * sigma**2))
     # Row = patch centre (source); store centres as columns, with the centre itself.
@@ -108,7 +111,7 @@ def _smoothing_matrix(pos: np.ndarray, tri: np.ndarray, fwhm: float) -> sp.csc_a
     return qg
 
 
-def smoothing_operator(mesh: xr.Dataset, fwhm: float) -> sp.csc_array:
+def smoothing_operator(mesh: xr.Dataset, fwhm: float, *, n_jobs: int = 1) -> sp.csc_array:
     """Block-diagonal geodesic patch operator of a multilayer mesh.
 
     Parameters
@@ -117,6 +120,9 @@ def smoothing_operator(mesh: xr.Dataset, fwhm: float) -> sp.csc_array:
         A mesh dataset (``vertices (layer, vertex, xyz)`` mm, ``faces``).
     fwhm : float
         Patch FWHM in mm.
+    n_jobs : int
+        Number of worker processes over layers (``-1``: one per CPU). The
+        layers are independent; 1 (default) computes them in this process.
 
     Returns
     -------
@@ -128,8 +134,16 @@ def smoothing_operator(mesh: xr.Dataset, fwhm: float) -> sp.csc_array:
     """
     mesh = validate_mesh(mesh)
     fwhm = check_positive("fwhm", fwhm)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+        raise LaminarrayError(f"`n_jobs` must be a positive integer or -1, got {n_jobs!r}")
     layers = np.asarray(mesh["vertices"].values, dtype=np.float64)
     tri = as_faces(mesh["faces"].values, layers.shape[1], "mesh faces")
     for pos in layers:
         _check_scale(pos, tri, fwhm)
-    return sp.block_diag([_smoothing_matrix(pos, tri, fwhm) for pos in layers], format="csc")
+    workers = min(len(layers), (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs))
+    if workers <= 1:
+        blocks = [_smoothing_matrix(pos, tri, fwhm) for pos in layers]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            blocks = list(pool.map(_smoothing_matrix, layers, repeat(tri), repeat(fwhm)))
+    return sp.block_diag(blocks, format="csc")
