@@ -131,6 +131,21 @@ def test_average_is_mean_over_trials(subject):
     np.testing.assert_allclose(mean["data"].values[..., 0], trials["data"].values.mean(axis=2))
 
 
+def test_signal_trials_carry_signal_others_noise_only(subject):
+    mesh, _, gain = subject
+    args = (gain, mesh, 7, "pial", _sine(), 10.0, 5.0, None, TIMES)
+    sim = current_density(*args, n_trials=4, signal_trials=[1, 3], dtype=np.float64)
+    data = sim["data"].values
+    np.testing.assert_array_equal(data[..., [0, 2]], 0)
+    np.testing.assert_array_equal(data[..., 1], data[..., 3])
+    assert np.abs(data[..., 1]).max() > 0
+    assert sim.attrs["signal_trials"] == [1, 3]
+    noisy = current_density(*args[:-2], 0.0, TIMES, n_trials=4, signal_trials=[1], seed=0)
+    assert np.abs(noisy["data"].values[..., 0]).max() > 0  # noise everywhere
+    with pytest.raises(LaminarrayError, match="signal_trials"):
+        current_density(*args, n_trials=4, signal_trials=[4])
+
+
 def test_lazy_with_dask_gain(subject):
     mesh, sensors, _ = subject
     lazy_gain = sphere_gain(mesh, sensors, chunks=64)

@@ -64,6 +64,7 @@ def current_density(
     woi: tuple[float, float] | None = None,
     noise_color: str = "white",
     average: bool = False,
+    signal_trials: Sequence[int] | None = None,
     patch_cutoff: bool = True,
     trial_chunks: int | None = None,
     dtype: Any = np.float32,
@@ -109,6 +110,9 @@ def current_density(
         Noise spectrum (pink = 1/f power, rescaled to the same RMS).
     average : bool
         Return the average over trials (one trial), as laMEG's ``average_trials``.
+    signal_trials : sequence of int, optional
+        Positions of the trials that carry the signal (SPM's ``trialind``);
+        the others get noise only. Default every trial.
     patch_cutoff : bool
         Zero patch weights beyond one FWHM (SPM, default) or keep the whole
         Gaussian (``False``).
@@ -178,6 +182,7 @@ def current_density(
         woi=woi,
         noise_color=noise_color,
         average=average,
+        signal_trials=signal_trials,
         trial_chunks=trial_chunks,
         dtype=dtype,
         attrs={"simulation": "current_density", "patch_cutoff": bool(patch_cutoff)},
@@ -201,6 +206,7 @@ def dipoles(
     woi: tuple[float, float] | None = None,
     noise_color: str = "white",
     average: bool = False,
+    signal_trials: Sequence[int] | None = None,
     trial_chunks: int | None = None,
     dtype: Any = np.float32,
 ) -> xr.Dataset:
@@ -218,7 +224,7 @@ def dipoles(
     orientations : array, shape (n_sources, 3)
         Dipole orientations (normalised here).
     signals, moments, snr_db, times, n_trials, seed, woi, noise_color, average,
-    trial_chunks, dtype
+    signal_trials, trial_chunks, dtype
         As in :func:`current_density`.
     head : xarray.Dataset, optional
         A dataset with ``scalp_vertices`` (or ``inner_skull_vertices``) to fit
@@ -267,6 +273,7 @@ def dipoles(
         woi=woi,
         noise_color=noise_color,
         average=average,
+        signal_trials=signal_trials,
         trial_chunks=trial_chunks,
         dtype=dtype,
         attrs={
@@ -294,6 +301,7 @@ def _simulate(
     woi: tuple[float, float] | None,
     noise_color: str,
     average: bool,
+    signal_trials: Sequence[int] | None,
     trial_chunks: int | None,
     dtype: Any,
     attrs: dict[str, Any],
@@ -314,6 +322,7 @@ def _simulate(
         seed = int(np.random.SeedSequence().entropy % 2**63)
     std = dask.delayed(signal_std, pure=True)(patterns, full)
     noise = 0.0 if snr_db is None else dask.delayed(noise_level, pure=True)(std, float(snr_db))
+    carrying = _carrying(signal_trials, n_trials)
     if trial_chunks is None:
         trial_chunks = max(1, _CHUNK_BYTES // (8 * len(channels) * times.size))
     index = da.arange(n_trials, chunks=int(trial_chunks))
@@ -322,6 +331,7 @@ def _simulate(
         index,
         patterns=patterns,
         courses=full,
+        carrying=carrying,
         noise_rms=noise,
         seed=seed,
         noise_color=noise_color,
@@ -347,6 +357,7 @@ def _simulate(
             "noise_color": noise_color,
             "n_trials_simulated": int(n_trials),
             "averaged": bool(average),
+            "signal_trials": np.flatnonzero(carrying).tolist(),
         },
     )
     signal_dims = ("source", "time", "trial") if truth_signal.ndim == 3 else ("source", "time")
@@ -378,6 +389,7 @@ def _trial_block(
     *,
     patterns: np.ndarray,
     courses: np.ndarray,
+    carrying: np.ndarray,
     noise_rms: float,
     seed: int,
     noise_color: str,
@@ -392,7 +404,10 @@ def _trial_block(
     buf = np.empty((trials.size, patterns.shape[0], courses.shape[1]), out_dtype)
     clean = patterns @ courses[:, :, 0] if shared else None
     for i, trial in enumerate(trials):
-        signal = clean if shared else patterns @ courses[:, :, trial]
+        if not carrying[trial]:
+            signal = 0.0
+        else:
+            signal = clean if shared else patterns @ courses[:, :, trial]
         if not noise_rms:
             buf[i] = signal
             continue
@@ -402,7 +417,7 @@ def _trial_block(
             buf[i] *= out_dtype.type(noise_rms)
             buf[i] += signal
         else:
-            buf[i] = signal + pink_noise(rng, signal.shape, noise_rms)
+            buf[i] = signal + pink_noise(rng, buf[i].shape, noise_rms)
     return np.moveaxis(buf, 0, -1)
 
 
@@ -468,6 +483,25 @@ def _per_source(value: Any, n_src: int, name: str, *, allow_zero: bool = False) 
             f"got {describe(value)}"
         )
     return np.array(values)
+
+
+def _carrying(signal_trials: Any, n_trials: int) -> np.ndarray:
+    """(n_trials,) bool: which trials carry the signal."""
+    mask = np.ones(n_trials, bool)
+    if signal_trials is None:
+        return mask
+    index = np.atleast_1d(np.asarray(signal_trials))
+    if (
+        index.ndim != 1
+        or not np.issubdtype(index.dtype, np.integer)
+        or (index.size and (index.min() < 0 or index.max() >= n_trials))
+    ):
+        raise LaminarrayError(
+            f"`signal_trials` must be trial positions in 0..{n_trials - 1}; got {signal_trials!r}"
+        )
+    mask[:] = False
+    mask[index] = True
+    return mask
 
 
 def _count(n_trials: Any) -> int:
