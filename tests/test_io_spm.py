@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import scipy.io
 import xarray as xr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import laminarray as la
 from laminarray.io import FileFormatError, MissingFileError, read_spm, write_spm
-from laminarray.testing import raise_if_dask_computes
+from laminarray.testing import raise_if_dask_computes, sensor_datasets
 
 LABELS = ["MLC11", "MLC12", "MRC11", "EEG001", "REF1"]
 TYPES = ["MEG", "MEG", "MEG", "EEG", "REFMAG"]
@@ -515,3 +517,39 @@ def test_fuzz_mutated_files_read_correctly_or_rejected(tmp_path, name, mutate):
     ]
     expected = np.frombuffer(payload, dtype=dtype, offset=kwargs.get("offset", 0))
     np.testing.assert_array_equal(values, expected.reshape(shape, order="F"))
+
+
+def test_continuous_recording_chunked_along_time(tmp_path):
+    data = _spm_array(5, 1000, 1, seed=8)
+    path = tmp_path / "cont.mat"
+    build_v73(path, data)
+    with h5py.File(path, "r+") as f:  # continuous files store dim = [nchannels, nsamples]
+        del f["D/data/dim"]
+        _h5_num(f["D/data"], "dim", [[5, 1000]])
+    _write_dat(path.with_suffix(".dat"), data)
+    ds = read_spm(path, channels=["MRC11", "MLC11"], chunk_bytes=2 * 4 * 300)
+    assert ds["data"].data.chunks[1] == (300, 300, 300, 100)
+    np.testing.assert_array_equal(ds["data"].values, data[[2, 0]])
+    np.testing.assert_array_equal(
+        ds["data"].isel(time=slice(250, 650)).values, data[[2, 0], 250:650]
+    )
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ds=sensor_datasets(max_channels=4, max_times=6, max_trials=3),
+    fmt=st.sampled_from(["v7.3", "v5"]),
+)
+def test_property_write_read_identical(tmp_path, ds, fmt):
+    if ds.sizes["time"] == 1 and "sfreq" not in ds.attrs:
+        with pytest.raises(la.LaminarrayError, match="sfreq"):
+            write_spm(ds, tmp_path / "prop.mat", fmt)
+        return
+    path = write_spm(ds, tmp_path / "prop.mat", fmt)
+    back = read_spm(path)
+    np.testing.assert_array_equal(back["data"].values, ds["data"].values.astype(np.float32))
+    np.testing.assert_array_equal(back["channel"].values, ds["channel"].values)
+    np.testing.assert_array_equal(back["condition"].values, ds["condition"].values)
+    np.testing.assert_allclose(back["time"].values, ds["time"].values, rtol=0, atol=1e-12)

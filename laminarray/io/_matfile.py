@@ -273,9 +273,10 @@ def _convert_ref(f: h5py.File, ref: Any) -> Any:
 
 
 def _low_attr(oid: Any, name: bytes) -> Any:
-    if not h5py.h5a.exists(oid, name):
+    try:
+        attr = h5py.h5a.open(oid, name)
+    except KeyError:
         return None
-    attr = h5py.h5a.open(oid, name)
     buf = np.empty(attr.shape, dtype=attr.dtype)
     attr.read(buf)
     value = buf[()] if buf.ndim == 0 else buf.ravel()[0]
@@ -293,7 +294,9 @@ def _convert_dataset(oid: Any, f: h5py.File) -> Any:
     raw = np.empty(oid.shape, dtype=dtype)
     if raw.size:
         oid.read(h5py.h5s.ALL, h5py.h5s.ALL, raw)
-    if _low_attr(oid, b"MATLAB_empty"):
+    # MATLAB stores an empty array as its uint64 dims and objects as uint32 ids:
+    # look for those attributes only on such datasets (each lookup costs)
+    if dtype == np.uint64 and _low_attr(oid, b"MATLAB_empty"):
         dims = tuple(int(d) for d in raw.ravel())
         if cls == "char":
             return ""
@@ -304,7 +307,9 @@ def _convert_dataset(oid: Any, f: h5py.File) -> Any:
         if cls not in (None, "cell"):
             raise FileFormatError(f"a dataset holds references but has class {cls!r}")
         return [_convert_ref(f, r) for r in raw.ravel()]
-    if cls in ("function_handle", "opaque") or _low_attr(oid, b"MATLAB_object_decode"):
+    if cls in ("function_handle", "opaque") or (
+        dtype == np.uint32 and _low_attr(oid, b"MATLAB_object_decode")
+    ):
         return None
     if raw.dtype.names and {"real", "imag"} <= set(raw.dtype.names):
         raw = raw["real"] + 1j * raw["imag"]
