@@ -28,7 +28,7 @@ def backend(request):
     """
     if request.param == "numpy":
         return lambda array: np.asarray(array)
-    return lambda array: da.from_array(np.asarray(array), chunks=-1 if np.ndim(array) < 2 else None)
+    return lambda array: da.from_array(np.asarray(array), chunks="auto")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 _LOCATIONS = {
     "synthetic_cortex": "synthetic",
     "fsaverage5_mesh": "fsaverage",
-    "sample": "sample",
+    "sample": "sample_subject",
 }
 
 __all__ = sorted(_LOCATIONS)

@@ -11,8 +11,6 @@ inversion should put the source on ``attrs["true_layer"]`` at
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 import numpy as np
@@ -161,19 +159,3 @@ def _times(tmin: float, tmax: float, sfreq: float) -> np.ndarray:
             f"need tmin < tmax and sfreq > 0; got tmin={tmin}, tmax={tmax}, sfreq={sfreq}"
         )
     return tmin + np.arange(round((tmax - tmin) * sfreq) + 1) / sfreq
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`sample`.
-
-    ``laminarray.datasets`` maps the name ``sample`` to this module lazily;
-    importing the submodule also binds ``laminarray.datasets.sample`` to the
-    module itself, so calls through the package reach the module. Making the
-    module callable keeps ``laminarray.datasets.sample(...)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> xr.DataTree:
-        return sample(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
