@@ -7,16 +7,14 @@
 - :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
   :func:`save_leadfield_npz`.
 - :mod:`~laminarray.forward.diagnostics`: :func:`lead_field_rms_diff`, :func:`gain_norms`.
-- ``coregister_headshape`` (head-shape ICP) is imported lazily from
-  :mod:`laminarray.forward.headshape` when that module is installed.
+- :mod:`~laminarray.forward.headshape`: :func:`coregister_headshape` (ICP refinement
+  of a fiducial fit with digitised head-shape points or a face scan).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .diagnostics import gain_norms, lead_field_rms_diff
+from .headshape import HeadshapeFit, coregister_headshape
 from .leadfield import leadfield, save_leadfield_npz
 from .sensors import (
     head_fiducials,
@@ -29,9 +27,8 @@ from .sensors import (
 from .sphere import fit_sphere, sphere_gain
 from .transforms import apply_transform, coregister, invert_transform, rigid_transform
 
-_LAZY = {"coregister_headshape": "headshape"}
-
 __all__ = [
+    "HeadshapeFit",
     "apply_transform",
     "coregister",
     "coregister_headshape",
@@ -51,9 +48,3 @@ __all__ = [
     "sphere_gain",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
