@@ -66,7 +66,7 @@ def test_roundtrip_sensor_mesh_gain_source(tmp_path):
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(sensor_datasets(max_channels=5, max_times=6, max_trials=5))
 def test_roundtrip_property(tmp_path, ds):
@@ -310,3 +310,16 @@ def test_append_rejects_other_units(tmp_path):
     new["data"].attrs["units"] = "T"
     with pytest.raises(ArchiveError, match="'T' but the archive holds 'fT'"):
         archive.append(new, path, "s/results/x")
+
+
+def test_append_to_a_source_group_and_accessor(tmp_path):
+    path = tmp_path / "a.zarr"
+    src = lam.source_dataarray(RNG.standard_normal((2, 30, 25, 3)).astype("f4"), TIMES)
+    src.lam.save(path, "sub-01/source/ebb")
+    more = lam.source_dataarray(
+        RNG.standard_normal((2, 30, 25, 2)).astype("f4"), TIMES, trials=[3, 4]
+    )
+    more.lam.append(path, "sub-01/source/ebb")
+    back = archive.open(path)["sub-01/source/ebb"]["source"]
+    np.testing.assert_array_equal(back.values, xr.concat([src, more], "trial").values)
+    assert back.dims == ("layer", "vertex", "time", "trial")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -17,15 +18,20 @@ from .._version import __version__
 _DEPENDENCIES = ("numpy", "scipy", "xarray", "dask", "zarr", "numcodecs", "pandas")
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python, laminarray and its core dependencies."""
-    found = {"python": platform.python_version(), "laminarray": __version__}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    found = [("python", platform.python_version()), ("laminarray", __version__)]
     for name in _DEPENDENCIES:
         try:
-            found[name] = importlib.metadata.version(name)
+            found.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+            found.append((name, "not installed"))
+    return tuple(found)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, laminarray and its core dependencies (looked up once per process)."""
+    return dict(_installed_versions())
 
 
 def file_sha256(path: str | os.PathLike) -> str:
