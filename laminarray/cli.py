@@ -15,7 +15,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import numpy as np
 import xarray as xr
 
 from . import archive
@@ -104,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``laminarray`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    np.set_printoptions(precision=4, threshold=8)
     try:
         return int(args.run(args))
     except LaminarrayError as exc:

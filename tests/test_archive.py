@@ -106,6 +106,13 @@ def test_dataset_replaces_variables_keeps_subgroups(tmp_path):
     assert "data" in tree["sub-01/sensor"].data_vars
     with pytest.raises(ArchiveError, match="mode='w-'"):
         archive.save(_sensor(), path, "sub-01/sensor", mode="w-")
+    created = tree.attrs["created"]
+    archive.save(xr.Dataset(attrs={"study": "demo"}), path)  # the root's own variables and attrs
+    tree = archive.open(path)
+    assert tree.attrs["study"] == "demo"
+    assert tree.attrs["created"] == created
+    assert float(tree["sub-01"]["age"]) == 32.0
+    assert archive.verify(path).ok
 
 
 def test_plain_xarray_opens_with_units(tmp_path):

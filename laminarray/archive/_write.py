@@ -47,8 +47,8 @@ def save(
     store : str or os.PathLike
         Archive directory (created if missing).
     group : str, optional
-        Group path such as ``"sub-01/sensor"``; None is the root, and then the
-        whole archive is replaced.
+        Group path such as ``"sub-01/sensor"``; None is the root (a DataTree
+        then replaces the whole archive).
     mode : {"w", "w-"}
         ``"w"`` replaces an existing group, ``"w-"`` refuses to.
     chunks : dict of dim -> int, optional
@@ -93,7 +93,7 @@ def save(
             for rel, ds in nodes:
                 attrs = {**ds.attrs, "provenance": record}
                 if not parts and not rel:
-                    attrs.update(_layout.root_attrs())
+                    attrs.update(_root_attrs(root))
                 _write_group(ds.assign_attrs(attrs), stage.joinpath(*rel), chunks, compressor)
             if isinstance(obj, xr.Dataset | xr.DataArray) and target.is_dir():
                 _keep_subgroups(target, stage)
@@ -205,6 +205,15 @@ def _nodes(obj: Any) -> list[tuple[tuple[str, ...], xr.Dataset]]:
             for path, node in obj.subtree_with_keys
         ]
     return [((), _as_dataset(obj))]
+
+
+def _root_attrs(root: Path) -> dict[str, Any]:
+    """Root attrs for a rewritten root: a new archive's, keeping the original ``created``."""
+    attrs = _layout.root_attrs()
+    previous = _layout.node_metadata(root) or {}
+    if "created" in previous.get("attributes", {}):
+        attrs["created"] = previous["attributes"]["created"]
+    return attrs
 
 
 def _write_group(
