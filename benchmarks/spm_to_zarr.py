@@ -27,7 +27,7 @@ import laminarray as la
 from laminarray.archive import save
 from laminarray.io import read_spm, write_spm
 
-CHUNK_BYTES = 32 * 2**20
+CHUNK_BYTES = 16 * 2**20
 
 
 def _peak_rss_mb() -> float:

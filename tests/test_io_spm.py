@@ -553,3 +553,11 @@ def test_property_write_read_identical(tmp_path, ds, fmt):
     np.testing.assert_array_equal(back["channel"].values, ds["channel"].values)
     np.testing.assert_array_equal(back["condition"].values, ds["condition"].values)
     np.testing.assert_allclose(back["time"].values, ds["time"].values, rtol=0, atol=1e-12)
+
+
+def test_lazy_dataset_pickles_for_distributed(v73_file):
+    import pickle
+
+    path, data = v73_file
+    ds = pickle.loads(pickle.dumps(read_spm(path, channels="MEG")))
+    np.testing.assert_array_equal(ds["data"].values, data[:3])

@@ -289,8 +289,9 @@ def _convert_dataset(oid: Any, f: h5py.File) -> Any:
     The high-level objects cost ~1 ms each, and an SPM header has one
     dataset per channel and trial field.
     """
-    cls = _low_attr(oid, b"MATLAB_class")
     dtype = oid.dtype
+    # MATLAB writes double/single arrays as float64/float32 only: skip the class lookup
+    cls = _FLOAT_CLASSES.get(dtype) or _low_attr(oid, b"MATLAB_class")
     raw = np.empty(oid.shape, dtype=dtype)
     if raw.size:
         oid.read(h5py.h5s.ALL, h5py.h5s.ALL, raw)
@@ -323,6 +324,7 @@ def _convert_dataset(oid: Any, f: h5py.File) -> Any:
     return array
 
 
+_FLOAT_CLASSES = {np.dtype("<f8"): "double", np.dtype("<f4"): "single"}
 _DTYPES = {
     "double": np.float64,
     "single": np.float32,
