@@ -267,7 +267,7 @@ def _convert_ref(f: h5py.File, ref: Any) -> Any:
     oid = h5py.h5r.dereference(ref, f.id)
     if oid is None:
         raise FileFormatError("dangling object reference")
-    if h5py.h5i.get_type(oid) == h5py.h5i.DATASET:
+    if isinstance(oid, h5py.h5d.DatasetID):
         return _convert_dataset(oid, f)
     return _convert_h5(f[ref])
 
