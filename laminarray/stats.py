@@ -12,6 +12,7 @@ P(T >= t)), ``tail=-1`` left-tailed (H1: mean < 0, p = P(T <= t)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,7 @@ def ttest_rel_corrected(
     tail: int = 0,
     *,
     lameg_compat: bool = False,
+    correction_dims: str | Sequence[str] | None = None,
 ) -> xr.Dataset:
     """laMEG's one-sample t-test of (paired) differences against 0 with a variance floor.
 
@@ -113,6 +115,11 @@ def ttest_rel_corrected(
         Reproduce laMEG 0.2.1, which returns the *left*-tail probability
         ``cdf(t)`` for both ``tail=1`` and ``tail=-1``. Default False: correct
         tails (``tail=1`` gives ``sf(t)``). Two-sided values are unaffected.
+    correction_dims : str or sequence of str, optional
+        Dims over which ``max(var)`` is taken for the automatic correction
+        (default: all, as laMEG). E.g. ``"vertex"`` for one correction per
+        layer of a ``(layer, vertex)`` t-map, or ``()`` for every test on its
+        own (what laMEG does when it tests one 1-D vector at a time).
 
     Returns
     -------
@@ -133,7 +140,7 @@ def ttest_rel_corrected(
         floor: Any = 0.0
         rule = "none"
     elif correction == 0:
-        floor = 0.01 * var.max(skipna=False)
+        floor = 0.01 * var.max(dim=correction_dims, skipna=False)
         rule = "0.01 * max(var)"
     else:
         if not np.isfinite(correction) or correction < 0:

@@ -163,3 +163,16 @@ def test_bad_arguments(kwargs, match):
 def test_rejects_numpy_input():
     with pytest.raises(LaminarrayError, match="DataArray"):
         ttest_rel_corrected(SPEC_DATA, "trial")
+
+
+def test_correction_dims_per_layer():
+    """One correction per layer equals testing each layer on its own."""
+    x = np.random.default_rng(5).standard_normal((2, 6, 10)) * np.array([1.0, 5.0])[:, None, None]
+    data = xr.DataArray(x, dims=("layer", "vertex", "trial"))
+    res = ttest_rel_corrected(data, "trial", correction_dims="vertex")
+    for layer in range(2):
+        alone = ttest_rel_corrected(data.isel(layer=layer), "trial")
+        np.testing.assert_allclose(res.t.isel(layer=layer), alone.t, rtol=1e-12)
+    each = ttest_rel_corrected(data, "trial", correction_dims=[])
+    var = x.var(axis=2)
+    np.testing.assert_allclose(each.t, x.mean(2) / np.sqrt(1.01 * var / 10), rtol=1e-12)

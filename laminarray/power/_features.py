@@ -181,10 +181,14 @@ def window_kernel(
     """
     sources = project_block(projector, features)
     if measure == "envelope":
-        magnitude = np.hypot(sources[:, :, 0], sources[:, :, 1])
-        reduce = np.add.reduceat(magnitude, _starts(sizes), axis=2)
-        return reduce / np.asarray(sizes, dtype=reduce.dtype)[:, None]
-    return np.add.reduceat(sources * sources, _starts(sizes), axis=2)
+        magnitude = np.square(sources[:, :, 0])
+        magnitude += np.square(sources[:, :, 1])
+        np.sqrt(magnitude, out=magnitude)
+        reduced = np.add.reduceat(magnitude, _starts(sizes), axis=2)
+        reduced /= np.asarray(sizes, dtype=reduced.dtype)[:, None]
+        return reduced
+    np.square(sources, out=sources)
+    return np.add.reduceat(sources, _starts(sizes), axis=2)
 
 
 def _starts(sizes: tuple[int, ...]) -> np.ndarray:
