@@ -244,8 +244,10 @@ def _shortest(rows: np.ndarray, cols: np.ndarray, dists: np.ndarray, n: int) -> 
     keys, dists = keys[off], dists[off]
     order = np.argsort(keys, kind="stable")
     keys, dists = keys[order], dists[order]
+    if keys.size == 0:
+        return sp.csr_array((n, n))
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    best = np.minimum.reduceat(dists, starts) if starts.size else dists
+    best = np.minimum.reduceat(dists, starts)
     keys = keys[starts]
     return sp.csr_array((best, (keys // n, keys % n)), shape=(n, n))
 
