@@ -561,3 +561,42 @@ def test_lazy_dataset_pickles_for_distributed(v73_file):
     path, data = v73_file
     ds = pickle.loads(pickle.dumps(read_spm(path, channels="MEG")))
     np.testing.assert_array_equal(ds["data"].values, data[:3])
+
+
+def test_v5_sensors_and_fiducials_in_cm(tmp_path):
+    """Geometry in a v5 header (FieldTrip-style, cm) comes back in mm, mapped by label."""
+    data = _spm_array(5, 4, 2)
+    path = tmp_path / "geo5.mat"
+    build_v5(path, data)
+    _write_dat(path.with_suffix(".dat"), data)
+    d = scipy.io.loadmat(path)["D"]
+    meg = {
+        "label": np.array([["MRC11"], ["MLC11"]], dtype=object),
+        "chanpos": np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+        "chanori": np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),
+        "coilpos": np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [4.0, 5.0, 8.0]]),
+        "coilori": np.eye(3),
+        "tra": np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]]),
+        "unit": "cm",
+    }
+    fid = {
+        "fid": {
+            "pnt": np.arange(9.0).reshape(3, 3),
+            "label": np.array([["nas"], ["lpa"], ["rpa"]], dtype=object),
+        },
+        "pnt": np.ones((4, 3)),
+        "unit": "cm",
+    }
+    fields = {name: d[name][0, 0] for name in d.dtype.names}
+    scipy.io.savemat(
+        path, {"D": {**fields, "sensors": {"meg": meg}, "fiducials": fid}}, format="5"
+    )
+    ds = read_spm(path)
+    np.testing.assert_allclose(
+        ds["sensor_position"].sel(channel="MLC11").values, [40.0, 50.0, 60.0]
+    )
+    assert np.isnan(ds["sensor_position"].sel(channel="EEG001").values).all()
+    np.testing.assert_allclose(ds["coil_weights"].sel(channel="MLC11").values, [0.0, 1.0, -1.0])
+    np.testing.assert_allclose(ds["coil_position"].values[2], [40.0, 50.0, 80.0])
+    np.testing.assert_allclose(ds["fiducials"].sel(fiducial="rpa").values, [60.0, 70.0, 80.0])
+    assert ds.sizes["headshape_point"] == 4

@@ -313,11 +313,8 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
         names = [as_text(n) for n in names]
         rows = np.array([index.get(n, -1) for n in names])
         keep = rows >= 0
-        for key, target, factor in (
-            ("chanpos", position, scale),
-            ("elecpos" if kind == "eeg" else "chanpos", position, scale),
-            ("chanori", orientation, 1.0),
-        ):
+        pos_key = "chanpos" if _present(sens.get("chanpos")) else "elecpos"
+        for key, target, factor in ((pos_key, position, scale), ("chanori", orientation, 1.0)):
             if _present(sens.get(key)):
                 values = _points(sens[key], f"{where}.{key}")
                 if len(values) == len(names):

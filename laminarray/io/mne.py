@@ -66,7 +66,8 @@ def from_mne(inst: Any) -> xr.Dataset:
         (``ch_type`` ``"MEG"``), planar gradiometers in fT/mm
         (``"MEGPLANAR"``), EEG in uV; ``ch_units``, ``bad`` from
         ``info["bads"]``; ``condition`` from the event names (Epochs) or the
-        comment (Evoked); ``sensor_position``/``sensor_orientation``
+        comment (Evoked); ``trial_onset`` (s, the event samples of Epochs);
+        ``sensor_position``/``sensor_orientation``
         ``(channel, xyz)`` in mm when the channels have locations; attrs
         ``sfreq``.
     """
@@ -75,9 +76,11 @@ def from_mne(inst: Any) -> xr.Dataset:
         data = inst.get_data(copy=True).transpose(1, 2, 0)
         names = {code: name for name, code in inst.event_id.items()}
         conditions = [names.get(code, str(code)) for code in inst.events[:, 2]]
+        onsets = inst.events[:, 0] / inst.info["sfreq"]
     elif isinstance(inst, mne.Evoked):
         data = inst.data[:, :, None]
         conditions = [inst.comment or "evoked"]
+        onsets = None
     else:
         raise LaminarrayError(
             f"`inst` must be mne.Epochs or mne.Evoked, got {type(inst).__name__}"
@@ -96,6 +99,8 @@ def from_mne(inst: Any) -> xr.Dataset:
         attrs={"sfreq": float(info["sfreq"])},
     )
     ds = ds.assign_coords(ch_units=("channel", np.array([u or "unknown" for u in units])))
+    if onsets is not None:
+        ds = ds.assign_coords(trial_onset=("trial", onsets, {"units": "s"}))
     locs = np.array([ch["loc"] for ch in info["chs"]], dtype=np.float64)
     if np.any(locs[:, :3]) and np.all(np.isfinite(locs[:, :3])):
         ds["sensor_position"] = (("channel", "xyz"), locs[:, :3] * 1000.0, {"units": "mm"})
@@ -126,6 +131,8 @@ def _info_for(ds: xr.Dataset, mne: Any) -> tuple[Any, np.ndarray]:
 def to_mne_epochs(ds: xr.Dataset) -> Any:
     """Convert a sensor dataset to ``mne.EpochsArray`` (SI units; events from ``condition``).
 
+    Event samples come from ``trial_onset`` (s) when present, else ``0, 1, ...``.
+
     Channel types map back (``MEG``/``MEGMAG`` -> ``mag``, ``MEGPLANAR`` ->
     ``grad``, ``EEG`` -> ``eeg``, unknown -> ``misc`` unscaled); event codes
     are 1, 2, ... in sorted condition order; ``tmin`` is the first time.
@@ -140,13 +147,13 @@ def to_mne_epochs(ds: xr.Dataset) -> Any:
         else ["1"] * ds.sizes["trial"]
     )
     event_id = {name: code for code, name in enumerate(sorted(set(conditions)), start=1)}
-    events = np.column_stack(
-        [
-            np.arange(len(conditions)),
-            np.zeros(len(conditions), int),
-            [event_id[c] for c in conditions],
-        ]
+    samples = (
+        np.round(ds["trial_onset"].values * info["sfreq"]).astype(int)
+        if "trial_onset" in ds.coords
+        else np.arange(len(conditions))
     )
+    codes = [event_id[c] for c in conditions]
+    events = np.column_stack([samples, np.zeros(len(conditions), int), codes])
     return mne.EpochsArray(
         data.transpose(2, 0, 1),
         info,
