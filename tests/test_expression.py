@@ -337,14 +337,18 @@ def test_constant_sources_have_p_one():
     assert np.all(_kernels.expression_log10_p(z) == 0.0)
 
 
-def test_lowpass_is_zero_phase():
+def test_lowpass_is_zero_phase_and_equals_a_centred_convolution():
     taps = _kernels.lowpass_taps(1000.0, 45.0)
+    assert taps.sum() == pytest.approx(1.0)
     impulse = np.zeros((1, 501))
     impulse[0, 250] = 1.0
-    response = _kernels.zero_phase_filter(impulse, taps)[0]
+    response = _kernels.filter_at(impulse, np.arange(501), taps)[0]
     assert np.argmax(response) == 250
     np.testing.assert_allclose(response, response[::-1], atol=1e-15)
-    assert taps.sum() == pytest.approx(1.0)
+    data = np.random.default_rng(9).standard_normal((3, 400))
+    positions = np.array([0, 5, 17, 200, 350, 399])  # both edges included
+    reference = signal.oaconvolve(data, taps[None], mode="same", axes=-1)[:, positions]
+    np.testing.assert_allclose(_kernels.filter_at(data, positions, taps), reference, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- errors

@@ -27,6 +27,9 @@ BATCH_BYTES = 64 * 2**20
 #: Most sources per batch: enough rows for the projection GEMM to be compute-bound.
 BATCH_SOURCES = 256
 
+#: Samples filtered per convolution in :func:`filter_at`.
+_FILTER_BLOCK = 8192
+
 _LN10 = np.log(10.0)
 
 
@@ -52,15 +55,41 @@ def lowpass_taps(sfreq: float, cutoff: float) -> np.ndarray:
     return signal.firwin(20 * ratio + 1, cutoff, window=("kaiser", 5.0), fs=sfreq)
 
 
-def zero_phase_filter(data: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """Filter ``data (..., time)`` along its last axis without phase shift.
+def filter_at(data: np.ndarray, positions: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Zero-phase FIR filter of ``data (c, time)``, returned at some samples only.
 
-    A centred convolution with symmetric taps (zeros beyond the edges), so a
-    sample's filtered value depends equally on its past and future: latencies
-    are not shifted.
+    ``out[:, m] = sum_j taps[j] * data[:, positions[m] + j - len(taps) // 2]``
+    with zeros beyond the edges of ``data``: a centred convolution with
+    symmetric taps (no phase shift, so latencies are not moved). Only the
+    span of ``positions`` plus half the filter on each side is filtered
+    (overlap-add FFT convolution), :data:`_FILTER_BLOCK` samples at a time
+    to bound the temporaries.
+
+    Parameters
+    ----------
+    data : ndarray, shape (c, n_times)
+    positions : ndarray of int, shape (m,)
+        Sorted sample indices in ``[0, n_times)``.
+    taps : ndarray, shape (n_taps,), odd length
+
+    Returns
+    -------
+    ndarray, shape (c, m)
     """
-    kernel = taps.astype(data.dtype).reshape((1,) * (data.ndim - 1) + (-1,))
-    return signal.oaconvolve(data, kernel, mode="same", axes=-1)
+    half = taps.size // 2
+    kernel = taps.astype(data.dtype)[None, :]
+    out = np.empty((data.shape[0], positions.size), dtype=data.dtype)
+    block = np.searchsorted(
+        positions, positions[0] + np.arange(0, positions[-1] + 1, _FILTER_BLOCK)
+    )
+    for first, last in zip(block, [*block[1:], positions.size], strict=True):
+        if first == last:
+            continue
+        start = max(0, int(positions[first]) - half)
+        stop = min(data.shape[1], int(positions[last - 1]) + half + 1)
+        filtered = signal.oaconvolve(data[:, start:stop], kernel, mode="same", axes=-1)
+        out[:, first:last] = filtered[:, positions[first:last] - start]
+    return out
 
 
 def segment_indices(
@@ -88,6 +117,21 @@ def segment_indices(
     first = np.rint((split_starts - t0) * sfreq_in).astype(np.int64)
     offsets = np.rint(np.arange(n_samples) * (sfreq_in / sfreq_out)).astype(np.int64)
     return first[:, None] + offsets[None, :]
+
+
+def cut_segments(samples: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Spread decimated samples ``(c, m)`` over segments ``where (i, n)``; float32, mean-removed.
+
+    Returns
+    -------
+    ndarray, shape (c, i, n), float32
+        ``samples[:, where]`` minus each segment's mean (removing it in sensor
+        space removes it from every projected source too, and keeps the
+        float32 window sums well conditioned).
+    """
+    segments = samples.astype(np.float32, copy=False)[:, where]
+    segments -= segments.mean(axis=-1, keepdims=True)
+    return segments
 
 
 def derangements(n: int, count: int, seed: int) -> np.ndarray:

@@ -33,6 +33,8 @@ __all__ = ["gridsearch"]
 
 #: Bytes of projector per task when the projector is numpy-backed.
 _PROJECTOR_CHUNK_BYTES = 16 * 2**20
+#: Samples filtered at a time when the sensor data are numpy-backed.
+_TIME_BLOCK = 2**16
 
 
 def gridsearch(
@@ -345,34 +347,55 @@ def _segments(data: xr.DataArray, starts: np.ndarray, n_samples: int, sfreq: flo
             f"the recording ({times[0]:g} s to {times[-1]:g} s) must cover every split's window "
             f"at every latency, {first:g} s to {last:g} s; reduce n_splits or the latency range"
         )
-    array = data.data
-    if sfreq_in > sfreq * (1 + 1e-6):
-        taps = _kernels.lowpass_taps(sfreq_in, 0.45 * sfreq).astype(np.float32)
-        array = _lowpass(array.astype(np.float32), taps)
-    # segments overlap: take each needed sample once, in order (chunk-local for dask), then
-    # spread the samples over the segments within one chunk
-    needed, where = np.unique(index, return_inverse=True)
-    picked = array[:, needed]
-    if isinstance(picked, da.Array):
-        picked = picked.rechunk(-1)
-    segments = picked[:, where.ravel()].reshape(array.shape[0], *index.shape).astype(np.float32)
-    return segments - segments.mean(axis=-1, keepdims=True)
-
-
-def _lowpass(array: Any, taps: np.ndarray) -> Any:
-    if not isinstance(array, da.Array):
-        return _kernels.zero_phase_filter(array, taps)
-    half = taps.size // 2
-    array = array.rechunk({0: -1})
-    if min(array.chunks[1]) < half:
-        array = array.rechunk({1: max(4 * half, array.chunksize[1])})
-    return array.map_overlap(
-        _kernels.zero_phase_filter,
-        depth={0: 0, 1: half},
-        boundary="none",
-        taps=taps,
-        dtype=np.float32,
+    taps = (
+        _kernels.lowpass_taps(sfreq_in, 0.45 * sfreq).astype(np.float32)
+        if sfreq_in > sfreq * (1 + 1e-6)
+        else np.ones(1, np.float32)
     )
+    # segments overlap: filter each needed sample once, in time order, then spread the samples
+    # over the segments within one chunk
+    needed, where = np.unique(index, return_inverse=True)
+    picked = _filtered_samples(data.data, needed, taps)
+    where = where.reshape(index.shape)
+    if not isinstance(picked, da.Array):
+        return _kernels.cut_segments(picked, where)
+    return picked.map_blocks(
+        _kernels.cut_segments, where, chunks=(picked.shape[0], *index.shape), new_axis=2,
+        dtype=np.float32,
+    )  # fmt: skip
+
+
+def _filtered_samples(array: Any, needed: np.ndarray, taps: np.ndarray) -> Any:
+    """Low-pass filtered ``array (channel, time)`` at the sorted samples ``needed``.
+
+    One task per time chunk (dask) or block of :data:`_TIME_BLOCK` samples
+    (numpy) holding needed samples: it filters that stretch plus half the
+    filter length on each side and keeps only the needed samples, so memory
+    stays about one chunk per thread.
+    """
+    lazy = isinstance(array, da.Array)
+    edges = np.cumsum((0, *array.chunks[1])) if lazy else np.arange(0, array.shape[1], _TIME_BLOCK)
+    owner = np.searchsorted(edges, needed, side="right") - 1
+    half = taps.size // 2
+    pieces = []
+    for block in np.unique(owner):
+        positions = needed[owner == block]
+        start = max(0, int(positions[0]) - half)
+        stop = min(array.shape[1], int(positions[-1]) + half + 1)
+        window = array[:, start:stop]
+        if not lazy:
+            pieces.append(_kernels.filter_at(window, positions - start, taps))
+            continue
+        pieces.append(
+            window.rechunk(-1).map_blocks(
+                _kernels.filter_at,
+                positions=positions - start,
+                taps=taps,
+                chunks=(array.shape[0], positions.size),
+                dtype=array.dtype,
+            )
+        )
+    return da.concatenate(pieces, axis=1).rechunk(-1) if lazy else np.concatenate(pieces, axis=1)
 
 
 # --------------------------------------------------------------------------- graphs
