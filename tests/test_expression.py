@@ -379,7 +379,7 @@ def test_bad_inverse_and_transform_are_named(planted):
     windowed = xr.Dataset({"projector": projector.expand_dims(window=2)})
     with pytest.raises(LaminarrayError, match="sliding-window"):
         _search(sensor, windowed, transform)
-    with pytest.raises(LaminarrayError, match="not in the sensor data"):
+    with pytest.raises(LaminarrayError, match="sensor data lack"):
         _search(sensor.isel(channel=slice(1, None)), projector, transform)
     with pytest.raises(LaminarrayError, match="needs a name"):
         _search(sensor, projector, transform.rename(None))

@@ -453,25 +453,33 @@ def expression_block(
     return out
 
 
-def source_block(
+def fused_source_block(
     projector: np.ndarray,
-    segments: np.ndarray,
-    spectra: np.ndarray,
+    features: np.ndarray,
     *,
+    spectra: np.ndarray,
     partners: np.ndarray,
     lags: np.ndarray,
     length: int,
 ) -> np.ndarray:
-    """:func:`expression_block` on a projector block ``(layer, vertex, channel)``.
+    """:func:`expression_block` as a :func:`laminarray._projection.fused_projection` kernel.
+
+    Parameters
+    ----------
+    projector : ndarray, shape (layer, vertex, c)
+    features : ndarray, shape (c, i, n, 1)
+        The sensor segments with a trailing "trial" axis of one.
 
     Returns
     -------
-    ndarray, shape (t, layer, vertex, k)
+    ndarray, shape (layer, vertex, t, k, 1)
     """
     n_layers, n_vertices, n_channels = projector.shape
+    segments = features[..., 0]
     rows = projector.reshape(n_layers * n_vertices, n_channels).astype(segments.dtype, copy=False)
     log10_p = expression_block(rows, segments, spectra, partners, lags, length)
-    return log10_p.reshape(spectra.shape[0], n_layers, n_vertices, lags.size)
+    log10_p = log10_p.reshape(spectra.shape[0], n_layers, n_vertices, lags.size)
+    return np.moveaxis(log10_p, 0, 2)[..., None]
 
 
 def sensor_block(segments: np.ndarray, spectra: np.ndarray, **kwargs: Any) -> np.ndarray:

@@ -25,6 +25,7 @@ import scipy.fft
 import xarray as xr
 
 from .. import schema
+from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, check_positive, describe, validate_type
 from . import _kernels
 from .expression_set import LATENCY_ATTRS, LOG_P_ATTRS
@@ -318,14 +319,7 @@ def _sensor_data(sensor: xr.Dataset, projector: xr.DataArray | None) -> xr.DataA
         if "bad" in data.coords:
             data = data.isel(channel=~data["bad"].values.astype(bool))
     else:
-        wanted = projector["channel"].values.astype(str)
-        missing = np.setdiff1d(wanted, data["channel"].values.astype(str))
-        if missing.size:
-            raise LaminarrayError(
-                f"the projector's channels {missing[:10].tolist()} ({missing.size} in all) are "
-                "not in the sensor data"
-            )
-        data = data.sel(channel=wanted)
+        data = align_channels(data, projector)
     if data.sizes["channel"] == 0:
         raise LaminarrayError("no sensor channel to search (all are flagged bad)")
     return data.mean("trial") if data.sizes["trial"] > 1 else data.isel(trial=0)
@@ -404,34 +398,34 @@ def _filtered_samples(array: Any, needed: np.ndarray, taps: np.ndarray) -> Any:
 def _source_space(
     segments: Any, spectra: np.ndarray, projector: xr.DataArray, chunks: int | None, kwargs: dict
 ) -> tuple[da.Array, dict[str, Any]]:
-    n_layers, _, n_channels = projector.shape
+    n_layers, n_vertices, n_channels = projector.shape
     proj = projector.data
     if chunks is None:
+        per_vertex = n_layers * n_channels * proj.dtype.itemsize
         chunks = (
             proj.chunks[1]
             if isinstance(proj, da.Array)
-            else max(1, _PROJECTOR_CHUNK_BYTES // (n_layers * n_channels * proj.dtype.itemsize))
+            else auto_chunk(n_vertices, per_vertex, _PROJECTOR_CHUNK_BYTES)
         )
     else:
         chunks = _count(chunks, "chunks", 1)
-    proj = da.asarray(proj).rechunk({0: -1, 1: chunks, 2: -1})
-    log_p = da.blockwise(
-        _kernels.source_block, "tlvk",
-        proj, "lvc",
-        da.asarray(segments).rechunk(-1), "cin",
-        da.from_array(spectra, chunks=-1), "tif",
-        new_axes={"k": kwargs["lags"].size},
-        concatenate=True,
+    n_transforms, n_lags = spectra.shape[0], kwargs["lags"].size
+    fused = fused_projection(
+        da.asarray(proj).rechunk({0: -1, 1: chunks, 2: -1}),
+        da.asarray(segments)[..., None].rechunk(-1),  # a single "trial": the averaged recording
+        _kernels.fused_source_block,
+        (n_transforms, n_lags),
         dtype=np.float64,
-        meta=np.empty((0, 0, 0, 0)),
+        name="expression-gridsearch",
+        spectra=spectra,
         **kwargs,
-    )  # fmt: skip
+    )
     coords = {
         name: coord.variable
         for name, coord in projector.coords.items()
         if set(coord.dims) <= {"layer", "vertex"}
     }
-    return log_p, coords
+    return fused[..., 0].transpose(2, 0, 1, 3), coords
 
 
 def _sensor_space(
