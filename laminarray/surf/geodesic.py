@@ -182,24 +182,24 @@ def _direct_distances(
         cols.append(tri[face, (corner + step) % 3][near])
         dists.append(d[near])
 
-    def enter(keep, src, g, c, e1, sx, sy, a, b):  # type: ignore[no-untyped-def]
-        """The ``keep`` windows crossing the edge opposite corner c of g, into its neighbour."""
-        new_g = neighbours[g, c]
-        keep &= (new_g >= 0) & (b > a) & (sy < 0) & (_distance_to_interval(sx, sy, a, b) <= limit)
-        new_g, new_j = new_g[keep], across[g[keep], c[keep]]
+    def enter(src, g, c, e1, sx, sy, a, b):  # type: ignore[no-untyped-def]
+        """Windows crossing the edge opposite corner c of g (which has a neighbour)."""
+        keep = (b > a) & (sy < 0) & (_distance_to_interval(sx, sy, a, b) <= limit)
+        g, c = g[keep], c[keep]
+        new_g, new_j = neighbours[g, c], across[g, c]
         forward = tri[new_g, (new_j + 1) % 3] == e1[keep]
         return [src[keep], new_g, new_j, forward, sx[keep], sy[keep], a[keep], b[keep]]
 
+    inner = neighbours.ravel() >= 0
     state = enter(
-        np.ones(len(src), bool),
-        src,
-        face,
-        corner,
-        tri[face, (corner + 1) % 3],
-        apex_x.ravel(),
-        -apex_y.ravel(),
-        np.zeros(len(src)),
-        lengths.ravel(),
+        src[inner],
+        face[inner],
+        corner[inner],
+        tri[face, (corner + 1) % 3][inner],
+        apex_x.ravel()[inner],
+        -apex_y.ravel()[inner],
+        np.zeros(int(inner.sum())),
+        lengths.ravel()[inner],
     )
     while state[0].size:
         src, g, j, forward, sx, sy, a, b = state
@@ -217,22 +217,32 @@ def _direct_distances(
         # Exit edges in the entry frame: left p1 (0, 0) -> r, right r -> p2 (length, 0).
         # A ray from S through (x, 0) meets the exit edge Q1 + v (Q2 - Q1) at
         # v = ((sx - q1x) sy + (sy - q1y)(x - sx)) / ((x - sx) dy + sy dx).
-        left_hi, right_lo = np.minimum(b, x_hit), np.maximum(a, x_hit)
-        edge_left, edge_right = np.hypot(rx, ry), np.hypot(length - rx, ry)
         pieces = []
-        for lo, hi, q1x, q1y, dx, dy, edge, e1, opposite in (
-            (a, left_hi, 0.0, 0.0, rx, ry, edge_left, tri[g, corner_p1], corner_p2),
-            (right_lo, b, rx, ry, length - rx, -ry, edge_right, r, corner_p1),
-        ):
-            offset_x, offset_y = sx - q1x, sy - q1y
-            v_lo = (offset_x * sy + offset_y * (lo - sx)) / ((lo - sx) * dy + sy * dx)
-            v_hi = (offset_x * sy + offset_y * (hi - sx)) / ((hi - sx) * dy + sy * dx)
+        for side in ("left", "right"):
+            if side == "left":
+                lo, hi, opposite = a, np.minimum(b, x_hit), corner_p2
+            else:
+                lo, hi, opposite = np.maximum(a, x_hit), b, corner_p1
+            live = (hi > lo) & (neighbours[g, opposite] >= 0)
+            lo, hi, sx_, sy_, rx_, ry_ = lo[live], hi[live], sx[live], sy[live], rx[live], ry[live]
+            if side == "left":
+                q1x, q1y, dx, dy = 0.0, 0.0, rx_, ry_
+                e1 = tri[g[live], corner_p1[live]]
+            else:
+                q1x, q1y, dx, dy = rx_, ry_, length[live] - rx_, -ry_
+                e1 = r[live]
+            edge = np.hypot(dx, dy)
+            offset_x, offset_y = sx_ - q1x, sy_ - q1y
+            v_lo = (offset_x * sy_ + offset_y * (lo - sx_)) / ((lo - sx_) * dy + sy_ * dx)
+            v_hi = (offset_x * sy_ + offset_y * (hi - sx_)) / ((hi - sx_) * dy + sy_ * dx)
             v_lo, v_hi = np.clip(v_lo, 0.0, 1.0), np.clip(v_hi, 0.0, 1.0)
             along = (offset_x * dx + offset_y * dy) / edge
             new_sy = -np.abs(dx * offset_y - dy * offset_x) / edge
             new_a = np.minimum(v_lo, v_hi) * edge
             new_b = np.maximum(v_lo, v_hi) * edge
-            pieces.append(enter(hi > lo, src, g, opposite, e1, along, new_sy, new_a, new_b))
+            pieces.append(
+                enter(src[live], g[live], opposite[live], e1, along, new_sy, new_a, new_b)
+            )
         state = [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
     return rows, cols, dists
 
