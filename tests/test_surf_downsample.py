@@ -98,6 +98,11 @@ def test_interpolate_is_lazy(fine, coarse):
 def test_interpolate_rejects_wrong_vertex_count(fine, coarse):
     with pytest.raises(la.LaminarrayError, match="vertex"):
         surf.interpolate(xr.DataArray(np.ones(7), dims="vertex"), coarse, fine)
+    values = xr.DataArray(np.ones(coarse.sizes["vertex"]), dims="vertex")
+    with pytest.raises(la.LaminarrayError, match="layer"):
+        surf.interpolate(values, coarse, fine, layer="middle")
+    with pytest.raises(la.LaminarrayError, match="k_neighbors"):
+        surf.interpolate(values, coarse, fine, k_neighbors=0)
 
 
 def test_decimate_drops_nonmanifold_faces():

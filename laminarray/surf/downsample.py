@@ -176,6 +176,7 @@ def interpolate(
         )
     if not isinstance(k_neighbors, int | np.integer) or k_neighbors < 1:
         raise LaminarrayError(f"`k_neighbors` must be a positive integer, got {k_neighbors!r}")
+    check_option("layer", layer, [str(name) for name in coarse["layer"].values])
     src = coarse["vertices"].sel(layer=layer).values
     dst = fine["vertices"].sel(layer=layer).values
     operator = _interpolation_matrix(src, dst, int(k_neighbors))
