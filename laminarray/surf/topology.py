@@ -43,19 +43,18 @@ def adjacency(faces: Any, n_vertices: int) -> sp.csr_array:
 def _adjacency(tri: np.ndarray, n_vertices: int) -> sp.csr_array:
     rows, cols = _edges(tri).T
     data = np.ones(2 * rows.size)
-    adj = sp.csr_array(
+    return sp.csr_array(
         (data, (np.r_[rows, cols], np.r_[cols, rows])), shape=(n_vertices, n_vertices)
     )
-    adj.sum_duplicates()
-    adj.data[:] = 1.0
-    return adj
 
 
 def _edges(tri: np.ndarray) -> np.ndarray:
     """Unique undirected edges ``(n_edges, 2)`` (smaller index first)."""
-    pairs = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+    pairs = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]).astype(np.int64)
     pairs.sort(axis=1)
-    return np.unique(pairs, axis=0)
+    span = int(pairs.max()) + 1 if pairs.size else 1
+    keys = np.unique(pairs[:, 0] * span + pairs[:, 1])
+    return np.stack([keys // span, keys % span], axis=1)
 
 
 def _face_longest_edge(pos: np.ndarray, tri: np.ndarray) -> np.ndarray:
