@@ -228,7 +228,7 @@ def _window_matrices(mat: MatFile, inv: tuple[Any, ...], where: str) -> list[Any
     if mat.length(*inv, "inverse", "M_win"):
         count = mat.length(*inv, "inverse", "M_win")
         if mat.format == "v5":
-            return [_first_matrix(mat.get(*inv, "inverse", "M_win", w)) for w in range(count)]
+            return [_first(mat.get(*inv, "inverse", "M_win", w)) for w in range(count)]
         keys = (*inv, "inverse", "M_win")
         return [dask.delayed(_read_embedded)(str(mat.path), keys, w) for w in range(count)]
     files = _get(mat, inv, "M_win_files")
@@ -244,13 +244,9 @@ def _window_matrices(mat: MatFile, inv: tuple[Any, ...], where: str) -> list[Any
     ]
 
 
-def _first_matrix(value: Any) -> Any:
-    return _first(value) if isinstance(value, list) else value
-
-
 def _read_embedded(path: str, keys: tuple[Any, ...], window: int) -> Any:
     with MatFile(path) as mat:
-        return _first_matrix(mat.get(*keys, window))
+        return _first(mat.get(*keys, window))
 
 
 def _read_external(path: str, variable: str) -> Any:
