@@ -296,3 +296,15 @@ def test_empty_roi_raises_at_compute():
     sensor, projector, *_ = _data()
     with pytest.raises(LaminarrayError, match="ROI is empty"):
         roi_power(sensor, projector, WOI, BASE, perc_thresh=100)
+
+
+def test_staging_on_disk_matches_one_graph(tmp_path):
+    sensor, projector, *_ = _data(7)
+    sensor = _chunk_trials(sensor, 4)
+    kwargs = {"measure": "variance", "change": "relative", "vertex_chunk": 9}
+    staged = roi_power(
+        sensor, projector, WOI, BASE, stage_to_disk=True, scratch=str(tmp_path), **kwargs
+    )
+    single = roi_power(sensor, projector, WOI, BASE, stage_to_disk=False, **kwargs)
+    xr.testing.assert_identical(staged, single)
+    assert list(tmp_path.iterdir()) == []  # the temporary store is removed

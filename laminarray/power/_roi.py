@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,9 +11,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .._compute import active_client
 from .._compute import compute as _compute
 from .._validation import LaminarrayError, check_option
 from ..stats import ttest_rel_corrected
+from ._staging import stage_trials
 from ._window import _projector_and_temporal, _select_layers, window_power
 
 __all__ = ["roi_power"]
@@ -31,7 +35,9 @@ def _changes(power: xr.DataArray) -> dict[str, xr.DataArray]:
 
 def _layerwise_ttest(values: xr.DataArray) -> xr.Dataset:
     """Corrected t-test over trials with one variance correction per layer (over its vertices)."""
-    return ttest_rel_corrected(values, "trial", correction_dims=[d for d in values.dims if d not in ("layer", "trial")])
+    return ttest_rel_corrected(
+        values, "trial", correction_dims=[d for d in values.dims if d not in ("layer", "trial")]
+    )
 
 
 def _thresholds(t_map: np.ndarray, perc_thresh: float) -> np.ndarray:
@@ -52,7 +58,7 @@ def _roi_mask(t_map: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 def _select_roi(t_map: xr.DataArray, perc_thresh: float) -> tuple[xr.DataArray, xr.DataArray]:
     """Lazy percentile thresholds (layer) and ROI mask (vertex) from the t-maps."""
-    t = t_map.data.rechunk(-1)
+    t = da.asarray(t_map.data).rechunk(-1)
     thr = t.map_blocks(_thresholds, perc_thresh, chunks=((t.shape[0],), (1,)), dtype=t.dtype)
     mask = da.map_blocks(
         _roi_mask, t, thr, drop_axis=0, chunks=((t.shape[1],),), dtype=bool, token="roi-mask"
@@ -78,6 +84,42 @@ def _laminar_test(roi_change: xr.DataArray, reference: str) -> xr.Dataset:
         result = result.reindex(layer=magnitude["layer"].values)
     result.attrs = {"contrast": f"|layer change| - |{reference} change|", "reference": reference}
     return result
+
+
+def _summarise(
+    changes: dict[str, xr.DataArray],
+    t_map: xr.DataArray,
+    *,
+    change: str,
+    map_change: str,
+    roi_mode: str,
+    perc_thresh: float,
+    reference: str,
+) -> dict[str, tuple[xr.DataArray, str, str | None]]:
+    """ROI selection, ROI-mean changes and the laminar test from the changes and t-maps."""
+    if roi_mode == "direct":
+        threshold = xr.full_like(t_map.isel(vertex=0, drop=True), np.nan)
+        mask = xr.DataArray(
+            np.ones(t_map.sizes["vertex"], bool), dims="vertex", coords={"vertex": t_map["vertex"]}
+        )
+    else:
+        threshold, mask = _select_roi(t_map, perc_thresh)
+    roi_change = changes[change].where(mask, 0).sum("vertex") / mask.sum()
+    laminar = _laminar_test(roi_change, reference)
+    return {
+        "t_map": (t_map, f"vertex-wise corrected t of the {map_change} change", "1"),
+        "threshold": (threshold, f"{perc_thresh} percentile of t_map", "1"),
+        "roi": (mask, "region of interest", None),
+        "roi_change": (
+            roi_change,
+            f"ROI-mean {change} power change",
+            changes[change].attrs["units"],
+        ),
+        **{
+            name: (laminar[name], laminar[name].attrs["long_name"], "1")
+            for name in ("t", "p", "df")
+        },
+    }
 
 
 def _candidates(projector: xr.DataArray, roi: Any, roi_mode: str) -> np.ndarray | None:
@@ -128,6 +170,8 @@ def roi_power(
     trial_chunk: int | None = None,
     compute: bool = True,
     progress: bool = False,
+    stage_to_disk: bool | None = None,
+    scratch: str | None = None,
 ) -> xr.Dataset:
     """laMEG's ROI power comparison: which layer's power changes most, trial by trial.
 
@@ -187,6 +231,16 @@ def roi_power(
     progress : bool
         Show a progress bar while computing (distributed's when a Client is
         active, dask's otherwise).
+    stage_to_disk : bool, optional
+        With ``compute``: write the per-(layer, vertex, trial) changes to a
+        temporary Zarr store one trial chunk at a time, then derive the
+        t-maps, ROI and summaries from it in two streaming passes, so that
+        peak memory does not grow with the number of trials. Default: on,
+        unless a ``dask.distributed`` Client is active (then one graph runs on
+        the cluster).
+    scratch : str, optional
+        Directory for the temporary store (default the system's temporary
+        directory); on a multi-machine cluster it must be shared.
 
     Returns
     -------
@@ -230,52 +284,50 @@ def roi_power(
         trial_chunk=trial_chunk,
     )
     changes = _changes(power)
-    t_map = _layerwise_ttest(changes[map_change])["t"]
-    if roi_mode == "direct":
-        threshold = xr.full_like(t_map.isel(vertex=0, drop=True), np.nan)
-        mask = xr.DataArray(
-            np.ones(t_map.sizes["vertex"], bool), dims="vertex", coords={"vertex": t_map["vertex"]}
-        )
-    else:
-        threshold, mask = _select_roi(t_map, float(perc_thresh))
-    roi_change = changes[change].where(mask, 0).sum("vertex") / mask.sum()
-    laminar = _laminar_test(roi_change, reference)
-    variables = {
-        "t_map": (t_map, f"vertex-wise corrected t of the {map_change} change", "1"),
-        "threshold": (threshold, f"{perc_thresh} percentile of t_map", "1"),
-        "roi": (mask, "region of interest", None),
-        "roi_change": (
-            roi_change,
-            f"ROI-mean {change} power change",
-            changes[change].attrs["units"],
-        ),
-        **{
-            name: (laminar[name], laminar[name].attrs["long_name"], "1")
-            for name in ("t", "p", "df")
-        },
+    options = {
+        "change": change,
+        "map_change": map_change,
+        "roi_mode": roi_mode,
+        "perc_thresh": float(perc_thresh),
+        "reference": reference,
     }
-    coords = {name: coord for name, coord in power.coords.items() if "window" not in coord.dims}
-    result = xr.Dataset(
-        {
-            name: var.reset_coords(drop=True).assign_attrs(
-                long_name=long_name, **({"units": units} if units else {})
+    stage = compute and (stage_to_disk if stage_to_disk is not None else active_client() is None)
+    with contextlib.ExitStack() as stack:
+        if stage:
+            directory = stack.enter_context(
+                tempfile.TemporaryDirectory(dir=scratch, prefix="laminarray-roi-power-")
             )
-            for name, (var, long_name, units) in variables.items()
-        },
-        coords=coords,
-        attrs={
-            "analysis": "roi_power",
-            "measure": measure,
-            "change": change,
-            "map_change": map_change,
-            "perc_thresh": float(perc_thresh),
-            "roi_mode": roi_mode,
-            "layers": names,
-            "windows": "half-open [start, end) in s",
-            **{k: v for k, v in power.attrs.items() if k in ("woi", "baseline")},
-            **laminar.attrs,
-        },
-    )
-    if compute:
-        (result,) = _compute(result, progress=progress)
+            needed = {name: changes[name] for name in {change, map_change}}
+            changes = stage_trials(needed, directory, progress=progress)
+            (t_map,) = _compute(_layerwise_ttest(changes[map_change])["t"], progress=progress)
+        else:
+            t_map = _layerwise_ttest(changes[map_change])["t"]
+        variables = _summarise(changes, t_map, **options)
+        coords = {
+            name: coord for name, coord in power.coords.items() if "window" not in coord.dims
+        }
+        result = xr.Dataset(
+            {
+                name: var.reset_coords(drop=True).assign_attrs(
+                    long_name=long_name, **({"units": units} if units else {})
+                )
+                for name, (var, long_name, units) in variables.items()
+            },
+            coords=coords,
+            attrs={
+                "analysis": "roi_power",
+                "measure": measure,
+                "change": change,
+                "map_change": map_change,
+                "perc_thresh": float(perc_thresh),
+                "roi_mode": roi_mode,
+                "layers": names,
+                "windows": "half-open [start, end) in s",
+                **{k: v for k, v in power.attrs.items() if k in ("woi", "baseline")},
+                "contrast": f"|layer change| - |{reference} change|",
+                "reference": reference,
+            },
+        )
+        if compute:
+            (result,) = _compute(result, progress=progress)
     return result
