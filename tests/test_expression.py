@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from dask.callbacks import Callback
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal, stats
 
 import laminarray as lam
@@ -307,6 +309,24 @@ def test_welch_equals_scipy_ttest_ind():
         assert t == pytest.approx(ref.statistic, rel=1e-12)
         assert df == pytest.approx(ref.df, rel=1e-12)
         assert 10**log10_p == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n1=st.integers(3, 60),
+    n2=st.integers(3, 300),
+    shift=st.floats(-2.0, 2.0),
+    scale=st.floats(0.1, 5.0),
+    seed=st.integers(0, 2**16),
+)
+def test_welch_equals_scipy_property(n1, n2, shift, scale, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(shift, scale, n1), rng.normal(0.0, 1.0, n2)
+    _, _, log10_p = _kernels.welch_log10_p(
+        a.mean(), a.var(ddof=1), n1, b.mean(), b.var(ddof=1), n2
+    )
+    expected = np.log10(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    assert log10_p == pytest.approx(expected, rel=1e-8, abs=1e-10)
 
 
 def test_expression_statistic_pools_the_null_over_splits_and_latencies():

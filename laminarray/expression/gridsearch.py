@@ -121,8 +121,9 @@ def gridsearch(
         of the p-value, with the projector's ``layer``/``depth``/``vertex``/
         ``hemi`` coords, ``latency`` in s and the settings in attrs. Lazy if
         the sensor data or the projector are dask-backed, else computed.
-        Peak memory is one projector chunk plus one batch of source segments
-        per thread (about 64 MB), whatever the number of sources.
+        Peak memory is the sensor segments (channels x splits x segment
+        samples, float32) plus, per thread, one projector chunk and one batch
+        of source segments (about 64 MB), whatever the number of sources.
 
     Raises
     ------
@@ -208,9 +209,8 @@ def _sample_rate(times: np.ndarray, what: str) -> float:
             f"{what} must be uniformly sampled; time steps range from {steps.min():.6g} s "
             f"to {steps.max():.6g} s"
         )
-    return float(
-        f"{1.0 / period:.9g}"
-    )  # drop float noise of the time axis: 100.0, not 100.0000000002
+    # nine significant digits drop the float noise of a time axis: 100.0, not 100.0000000002
+    return float(f"{1.0 / period:.9g}")
 
 
 def _transforms(transform: Any) -> tuple[list[str], np.ndarray, float, float]:
