@@ -103,8 +103,16 @@ def from_mne(inst: Any) -> xr.Dataset:
         ds = ds.assign_coords(trial_onset=("trial", onsets, {"units": "s"}))
     locs = np.array([ch["loc"] for ch in info["chs"]], dtype=np.float64)
     if np.any(locs[:, :3]) and np.all(np.isfinite(locs[:, :3])):
-        ds["sensor_position"] = (("channel", "xyz"), locs[:, :3] * 1000.0, {"units": "mm"})
-        ds["sensor_orientation"] = (("channel", "xyz"), locs[:, 9:12], {"units": "1"})
+        ds["sensor_position"] = (
+            ("channel", "xyz"),
+            locs[:, :3] * 1000.0,
+            {"units": "mm", "long_name": "sensor position"},
+        )
+        ds["sensor_orientation"] = (
+            ("channel", "xyz"),
+            locs[:, 9:12],
+            {"units": "1", "long_name": "sensor orientation"},
+        )
         ds = ds.assign_coords(xyz=list(XYZ))
     return ds
 
