@@ -64,13 +64,18 @@ def write_mat(path: str | Path, variables: dict[str, Any], format: str = "v7.3")
         if format == "v7.3":
             _write_v73(tmp, variables)
         elif format == "v5":
-            scipy.io.savemat(
-                tmp,
-                {k: _to_v5(v) for k, v in variables.items()},
-                format="5",
-                long_field_names=True,
-                do_compression=False,
-            )
+            try:
+                scipy.io.savemat(
+                    tmp,
+                    {k: _to_v5(v) for k, v in variables.items()},
+                    format="5",
+                    long_field_names=True,
+                    do_compression=False,
+                )
+            except (ValueError, OverflowError) as exc:  # e.g. a variable over 2 GiB
+                raise FileFormatError(
+                    f"cannot write {path} as MATLAB v5 ({exc}); use format='v7.3'"
+                ) from exc
         else:
             raise FileFormatError(f"`format` must be 'v7.3' or 'v5'; got {format!r}")
         os.replace(tmp, path)
