@@ -154,10 +154,10 @@ def read_spm_inversion(
         )
     else:
         projector = _windowed_projector(windows, modes, n_sources, n_layers, template, where)
-        woi = settings.pop("woi_windows")
-        if woi.shape[0] != projector.sizes["window"]:
+        woi = settings.pop("woi_windows", None)
+        if woi is None or woi.shape[0] != projector.sizes["window"]:
             raise FileFormatError(
-                f"{where}: `woi` has {woi.shape[0]} rows but there are "
+                f"{where}: `woi` has {0 if woi is None else woi.shape[0]} rows but there are "
                 f"{projector.sizes['window']} window matrices"
             )
         projector = projector.assign_coords(
