@@ -9,9 +9,6 @@ every layer. See docs/surfaces.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .build import build_laminar_mesh, interpolate_layers
 from .downsample import downsample_mesh, interpolate
 from .fsaverage import fsaverage_to_native, native_to_fsaverage, sample_fsaverage, sphere_nearest
@@ -24,19 +21,27 @@ from .geometry import (
     thickness,
 )
 from .io import load_surfaces, read_surface
+from .laminae import (
+    LAMINAE,
+    bigbrain_boundaries,
+    calc_prop,
+    laminar_weights,
+    read_bigbrain_boundaries,
+    to_laminae,
+)
 from .orientation import ORIENTATION_METHODS, dipole_orientations
 from .smoothing import FWHM_TO_SIGMA, smoothing_matrix, smoothing_operator
 from .topology import adjacency, vertex_normals
 
-#: Names provided by sibling modules owned elsewhere, imported on first use.
-_LAZY = {"laminar_weights": "laminae", "to_laminae": "laminae"}
-
 __all__ = [
     "FWHM_TO_SIGMA",
+    "LAMINAE",
     "ORIENTATION_METHODS",
     "adjacency",
     "anatomical_score",
+    "bigbrain_boundaries",
     "build_laminar_mesh",
+    "calc_prop",
     "dipole_orientations",
     "distance_to_scalp",
     "downsample_mesh",
@@ -45,20 +50,18 @@ __all__ = [
     "interlayer_distance",
     "interpolate",
     "interpolate_layers",
+    "laminar_weights",
     "load_surfaces",
     "native_to_fsaverage",
     "radiality_to_scalp",
+    "read_bigbrain_boundaries",
     "read_surface",
     "sample_fsaverage",
     "smoothing_matrix",
     "smoothing_operator",
     "sphere_nearest",
     "thickness",
+    "to_laminae",
     "vertex_normals",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
