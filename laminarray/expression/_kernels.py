@@ -364,13 +364,6 @@ def _mean_var(total: np.ndarray, squares: np.ndarray, n: int) -> tuple[np.ndarra
     return mean, np.maximum(squares - total * mean, 0.0) / (n - 1)
 
 
-def expression_log10_p(z: np.ndarray) -> np.ndarray:
-    """log10 p of Fisher z ``(t, p, s, j, k)`` in one go (see :class:`Moments`)."""
-    moments = Moments(z.shape[0], z.shape[2], z.shape[4])
-    moments.add(z)
-    return moments.log10_p()
-
-
 # --------------------------------------------------------------------------- fused block
 
 
