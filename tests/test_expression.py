@@ -353,6 +353,7 @@ def test_extreme_t_gives_finite_monotone_log_p():
     np.testing.assert_allclose(t, t_values)
     assert np.all(np.isfinite(log10_p))
     assert np.all(np.diff(log10_p) < 0)
+    assert np.isfinite(_kernels.welch_log10_p(100.0, 1.0, 400, 0.0, 1.0, 400)[2])  # scalars
     # the asymptotic tail used beyond underflow agrees with the exact one where both exist
     for value in (30.0, 60.0):
         exact = stats.t.logsf(value, 798)

@@ -296,7 +296,7 @@ def welch_log10_p(
         t = (mean1 - mean2) / np.sqrt(se2)
         df = se2**2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
         abs_t = np.abs(t)
-        log_sf = sps.t.logsf(abs_t, df)
+        log_sf = np.array(sps.t.logsf(abs_t, df), dtype=np.float64)
         tail = ~np.isfinite(log_sf) & np.isfinite(abs_t)
         if np.any(tail):
             log_sf[tail] = log_t_tail(abs_t[tail], df[tail])
