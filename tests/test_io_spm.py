@@ -600,3 +600,32 @@ def test_v5_sensors_and_fiducials_in_cm(tmp_path):
     np.testing.assert_allclose(ds["coil_position"].values[2], [40.0, 50.0, 80.0])
     np.testing.assert_allclose(ds["fiducials"].sel(fiducial="rpa").values, [60.0, 70.0, 80.0])
     assert ds.sizes["headshape_point"] == 4
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        {"Nsamples": "twelve"},
+        {"Fsample": np.array([[600.0, 600.0]])},
+        {"timeOnset": np.zeros((0, 0))},
+        {"channels": np.array([[1.0, 2.0]])},
+        {"channels": "MEG"},
+        {"data": {"fname": 3.0, "dim": np.array([[5.0, 7.0, 3.0]]), "dtype": "float16-le"}},
+        {"data": {"dim": np.array([[5.0, 7.0, 3.0]]), "scl_slope": np.ones((1, 3))}},
+        {"data": {"dim": np.array([[5.0, 7.0, 3.0]]), "offset": -4.0}},
+        {"data": {"dim": np.array(["a"], dtype=object)}},
+        {"trials": np.array([[1.0]])},
+    ],
+    ids=lambda m: "-".join(f"{k}" for k in m),
+)
+def test_fuzz_v5_field_types(tmp_path, mutation):
+    """Fields of the wrong MATLAB type are rejected with a laminarray error, never a crash."""
+    data = _spm_array(5, 7, 3)
+    path = tmp_path / "mut5.mat"
+    build_v5(path, data)
+    _write_dat(path.with_suffix(".dat"), data)
+    d = scipy.io.loadmat(path)["D"]
+    fields = {name: d[name][0, 0] for name in d.dtype.names}
+    scipy.io.savemat(path, {"D": {**fields, **mutation}}, format="5")
+    with pytest.raises(la.LaminarrayError):
+        read_spm(path)["data"].values
