@@ -66,7 +66,7 @@ def group_parts(group: str | None) -> tuple[str, ...]:
         raise ArchiveError(f"`group` must be a str such as 'sub-01/mesh', got {group!r}")
     parts = tuple(p for p in group.strip("/").split("/") if p)
     for part in parts:
-        if part.startswith(".") or part in ("c", ZARR_JSON):
+        if part.startswith(".") or part == ZARR_JSON:
             raise ArchiveError(f"`group` has an invalid component {part!r} in {group!r}")
     return parts
 
