@@ -628,4 +628,4 @@ def test_fuzz_v5_field_types(tmp_path, mutation):
     fields = {name: d[name][0, 0] for name in d.dtype.names}
     scipy.io.savemat(path, {"D": {**fields, **mutation}}, format="5")
     with pytest.raises(la.LaminarrayError):
-        read_spm(path)["data"].values
+        read_spm(path)["data"].compute()
