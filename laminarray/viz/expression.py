@@ -17,6 +17,7 @@ from scipy import special
 
 from .._validation import LaminarrayError
 from ..expression.expression_set import best_transforms, validate_expression_set
+from ._common import finish
 
 __all__ = ["P_5_SIGMA", "expression_plot", "significance_threshold"]
 
@@ -145,8 +146,7 @@ def expression_plot(
         fig.colorbar(mesh, ax=depth_axes, label="best log10 p over vertices", shrink=0.9)
     if title is not None:
         fig.suptitle(title)
-    if save_to is not None:
-        fig.savefig(save_to, dpi=120, bbox_inches="tight")
+    finish(fig, save_to)
     return fig
 
 
