@@ -751,12 +751,20 @@ def validate_source(src: xr.DataArray, *, check_finite: bool = False) -> xr.Data
     return _validate_array(src, SOURCE_DIMS, "source estimate", check_finite)
 
 
-def validate_mesh(mesh: xr.Dataset) -> xr.Dataset:
+def validate_mesh(mesh: xr.Dataset, *, check_finite: bool = False) -> xr.Dataset:
     """Check a multilayer mesh dataset.
 
     Checks dims and shapes of ``vertices (layer, vertex, xyz)`` and
-    ``faces (face, corner)``, finite positions in mm, triangular faces with
-    indices in range, and unit-length ``orientation`` when present.
+    ``faces (face, corner)``, units (mm), integer faces, the ``layer``,
+    ``vertex`` and ``depth`` coordinates, and the values: finite positions,
+    face indices in range and unit-length ``orientation`` when present.
+
+    Parameters
+    ----------
+    mesh : xarray.Dataset
+    check_finite : bool
+        Also check the values of dask-backed variables (computing them; meshes
+        are small). numpy-backed values are always checked.
 
     Returns
     -------
@@ -773,41 +781,49 @@ def validate_mesh(mesh: xr.Dataset) -> xr.Dataset:
     if pos.sizes["xyz"] != 3:
         raise SchemaError(f"mesh vertices must have 3 coordinates, found {pos.sizes['xyz']}")
     _check_units(pos, "mesh vertices", ("mm",))
-    if not np.all(np.isfinite(pos.values)):
-        bad = np.unique(np.nonzero(~np.isfinite(pos.values))[1])
-        raise SchemaError(f"mesh vertices contain NaN/inf at vertex {bad[:10].tolist()}")
     faces = _conform_dims(mesh["faces"], FACE_DIMS, "mesh faces")
     if faces.sizes["corner"] != 3:
         raise SchemaError(
             f"mesh faces must be triangles (3 corners), found {faces.sizes['corner']} corners"
         )
-    tri = np.asarray(faces.values)
-    if not np.issubdtype(tri.dtype, np.integer):
-        raise SchemaError(f"mesh faces must be integer indices, found dtype {tri.dtype}")
-    n_vertices = pos.sizes["vertex"]
+    if not np.issubdtype(faces.dtype, np.integer):
+        raise SchemaError(f"mesh faces must be integer indices, found dtype {faces.dtype}")
+    for dim in ("layer", "vertex"):
+        _check_coord(mesh, dim, "mesh")
+    if "depth" not in mesh.coords:
+        raise SchemaError("mesh is missing the `depth (layer)` coordinate")
+    ori = None
+    if "orientation" in mesh.data_vars:
+        ori = _conform_dims(mesh["orientation"], MESH_VERTEX_DIMS, "mesh orientation")
+        updates["orientation"] = ori
+    if check_finite or not any(
+        isinstance(v.data, da.Array) for v in (pos, faces, ori) if v is not None
+    ):
+        _check_mesh_values(pos.values, faces.values, None if ori is None else ori.values)
+    updates["vertices"] = pos
+    updates["faces"] = faces
+    changed = {k: v for k, v in updates.items() if v is not mesh[k]}
+    return mesh.assign(changed) if changed else mesh
+
+
+def _check_mesh_values(pos: np.ndarray, tri: np.ndarray, ori: np.ndarray | None) -> None:
+    if not np.all(np.isfinite(pos)):
+        bad = np.unique(np.nonzero(~np.isfinite(pos))[1])
+        raise SchemaError(f"mesh vertices contain NaN/inf at vertex {bad[:10].tolist()}")
+    n_vertices = pos.shape[1]
     if tri.size and (tri.min() < 0 or tri.max() >= n_vertices):
         raise SchemaError(
             f"mesh faces index vertices outside 0..{n_vertices - 1}: "
             f"found range {tri.min()}..{tri.max()}"
         )
-    for dim in ("layer", "vertex"):
-        _check_coord(mesh, dim, "mesh")
-    if "depth" not in mesh.coords:
-        raise SchemaError("mesh is missing the `depth (layer)` coordinate")
-    if "orientation" in mesh.data_vars:
-        ori = _conform_dims(mesh["orientation"], MESH_VERTEX_DIMS, "mesh orientation")
-        norms = np.linalg.norm(ori.values, axis=-1)
+    if ori is not None:
+        norms = np.linalg.norm(ori, axis=-1)
         if not np.allclose(norms, 1.0, atol=1e-4):
             worst = float(np.nanmax(np.abs(norms - 1.0)))
             raise SchemaError(
                 f"mesh orientation must be unit vectors; largest deviation of the norm "
                 f"from 1 is {worst:.3g}"
             )
-        updates["orientation"] = ori
-    updates["vertices"] = pos
-    updates["faces"] = faces
-    changed = {k: v for k, v in updates.items() if v is not mesh[k]}
-    return mesh.assign(changed) if changed else mesh
 
 
 def check_consistent(

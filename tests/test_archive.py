@@ -131,6 +131,9 @@ def test_dask_input_is_rechunked_and_open_is_lazy(tmp_path):
     with raise_if_dask_computes():
         tree = archive.open(tmp_path / "a.zarr")
         lazy = tree["s/sensor"]["data"] * 2
+        lam.validate_sensor(tree["s/sensor"].to_dataset())  # labels are in memory, as str
+    assert tree["s/sensor"]["ch_type"].dtype.kind == "U"
+    assert tree["s/sensor"]["channel"].values.tolist() == CHANNELS
     assert lazy.chunks == ((6,), (25,), (3, 3, 3))
     np.testing.assert_array_equal(lazy.values, 2 * data.compute())
 

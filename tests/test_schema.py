@@ -264,3 +264,13 @@ def test_dask_data_validate_without_computing_and_finite_check_is_lazy():
         checked["data"].values  # noqa: B018
     checked["data"].isel(trial=1).values  # noqa: B018  (the clean chunk computes)
     assert float(src.sum()) == 2 * 3 * 4 * 2
+
+
+def test_dask_backed_mesh_validates_lazily():
+    mesh = lam.mesh_dataset(np.zeros((2, 3, 3)), [[0, 1, 2]]).chunk()
+    with raise_if_dask_computes():
+        lam.validate_mesh(mesh)
+    broken = mesh.assign(faces=mesh["faces"] + 1)
+    lam.validate_mesh(broken)  # values of dask data are checked only on request
+    with pytest.raises(SchemaError, match=r"outside 0\.\.2"):
+        lam.validate_mesh(broken, check_finite=True)

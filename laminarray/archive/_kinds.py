@@ -43,7 +43,7 @@ def schema_problems(ds: xr.Dataset, kind: str | None) -> list[tuple[str | None, 
     """
     try:
         if kind == "mesh":
-            schema.validate_mesh(ds)
+            schema.validate_mesh(ds, check_finite=True)
         elif kind == "sensor":
             schema.validate_sensor(ds)
         elif kind in ("forward", "inverse"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 
 from .._validation import ArchiveError
 from . import _layout
@@ -48,39 +48,39 @@ def open(store: str | os.PathLike) -> xr.DataTree:
             variable, message = problems[0]
             where = _layout.group_name(parts) + (f" variable {variable!r}" if variable else "")
             raise ArchiveError(f"{root}: {where}: {message}")
+    store = StrictStore.at(root)
     try:
-        tree = xr.open_datatree(
-            StrictStore.at(root), engine="zarr", consolidated=True, zarr_format=3, chunks={}
-        )
+        tree = xr.open_datatree(store, engine="zarr", consolidated=True, zarr_format=3, chunks={})
     except (KeyError, FileNotFoundError) as exc:
         raise ArchiveError(f"cannot open {root}: {exc}") from exc
-    return tree.map_over_datasets(labels_as_str)
+    return xr.DataTree.from_dict(
+        {
+            node.path: _load_labels(node.to_dataset(inherit=False), store, node.path)
+            for node in tree.subtree
+        }
+    )
 
 
-def labels_as_str(ds: xr.Dataset) -> xr.Dataset:
-    """String variables (labels: channel, layer, hemi, condition...) as classic numpy strings.
+def _load_labels(ds: xr.Dataset, store: StrictStore, path: str) -> xr.Dataset:
+    """Read the string variables (labels: channel, hemi, condition...) into memory as ``str``.
 
-    Zarr 3 strings read back as numpy's variable-width ``StringDType``, which
-    much numpy code cannot handle (``astype(str)`` fails). In-memory labels
-    (index coordinates) become fixed-width ``str``; dask-backed ones stay lazy
-    as ``object`` arrays of ``str``.
+    Labels are small; reading them straight from Zarr (not through dask)
+    keeps ``open`` free of dask computations, and turns Zarr 3's
+    variable-width strings (numpy ``StringDType``, which much numpy code
+    cannot handle: ``astype(str)`` fails) into ordinary fixed-width ``str``.
     """
-    strings = {
-        name: var.copy(data=_as_classic_strings(var.data))
-        for name, var in ds.variables.items()
-        if var.dtype.kind in "OT"
-    }
+    prefix = path.strip("/")
+    strings = {}
+    for name, var in ds.variables.items():
+        if var.dtype.kind not in "OT":
+            continue
+        if isinstance(var.data, da.Array):
+            key = f"{prefix}/{name}" if prefix else str(name)
+            values = zarr.open_array(store, path=key, mode="r", zarr_format=3)[...]
+        else:
+            values = np.asarray(var.values)
+        strings[name] = var.copy(data=np.asarray(values).astype(object).astype(str))
     if not strings:
         return ds
     ds = ds.assign_coords({k: v for k, v in strings.items() if k in ds.coords})
     return ds.assign({k: v for k, v in strings.items() if k in ds.data_vars})
-
-
-def _as_classic_strings(data: Any) -> Any:
-    if isinstance(data, da.Array):
-        return data.map_blocks(_as_object, dtype=object)
-    return _as_object(np.asarray(data)).astype(str)
-
-
-def _as_object(block: np.ndarray) -> np.ndarray:
-    return block.astype(object)
