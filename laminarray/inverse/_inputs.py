@@ -24,7 +24,7 @@ class Problem:
     ----------
     data : ndarray or dask array, shape (n_channels, n_times, n_trials)
         Good channels, in sensor order.
-    gain : ndarray, shape (n_channels, n_layers * n_vertices), float64
+    gain : ndarray, shape (n_channels, n_layers * n_vertices), float64, Fortran order
     smoothing : scipy.sparse.csc_array, shape (n_sources, n_sources)
     times : ndarray, shape (n_times,)
         Seconds.
@@ -94,11 +94,12 @@ def prepare(
     if sensor.sizes["channel"] == 0:
         raise LaminarrayError("sensor data have no good channels (every `bad` flag is set)")
     channels = np.asarray(sensor["channel"].values).astype(str)
-    if set(channels) <= set(np.asarray(gain["channel"].values).astype(str)):
+    gain_channels = np.asarray(gain["channel"].values).astype(str)
+    if not np.array_equal(gain_channels, channels) and set(channels) <= set(gain_channels):
         gain = gain.sel(channel=channels)
     check_consistent(sensor=sensor, gain=gain)
     data = sensor["data"]
-    values = np.asarray(gain.values, dtype=np.float64)
+    values = np.asarray(gain.values)
     if not np.all(np.isfinite(values)):
         bad = np.argwhere(~np.isfinite(values))
         raise LaminarrayError(
@@ -106,7 +107,8 @@ def prepare(
             f"{channels[bad[0][0]]!r}, layer {gain['layer'].values[bad[0][1]]!r}, vertex "
             f"{int(gain['vertex'].values[bad[0][2]])}); fix the forward model"
         )
-    flat = values.reshape(values.shape[0], -1)
+    # Fortran order: sources x channels is then C-contiguous for sparse products
+    flat = np.array(values.reshape(values.shape[0], -1), dtype=np.float64, order="F")
     operator = _smoothing(
         smoothing,
         mesh,

@@ -8,14 +8,15 @@ Inputs are trusted: ``lead`` is the lead field in spatial-mode space
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._linalg import spm_svd
 from .modes import Reduced
-from .priors import ebb_prior, quadratic_diag, weighted_gram
+from .priors import ebb_prior, weighted_gram
 from .reml import RemlResult, reml_sc, sparse_reml
 
 NOISE_FLOOR = float(np.exp(-5.0))
@@ -41,6 +42,8 @@ class Fit:
         The last ReML fit (its free energy is the inversion's).
     reduced : Reduced
         The reduced data used.
+    timings : dict of str to float
+        Wall time of the stages (``priors``, ``reml``, ``projector``), s.
     """
 
     projector: np.ndarray
@@ -48,11 +51,26 @@ class Fit:
     prior_variance: np.ndarray
     reml: RemlResult
     reduced: Reduced
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def free_energy(self) -> float:
         """Variational free energy of the final ReML."""
         return self.reml.free_energy
+
+
+class Stopwatch:
+    """Accumulate wall time per named stage (for benchmarks' breakdowns)."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap to ``stage``."""
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def noise_components(modes: np.ndarray, reduced: Reduced) -> tuple[np.ndarray, np.ndarray]:
@@ -63,29 +81,33 @@ def noise_components(modes: np.ndarray, reduced: Reduced) -> tuple[np.ndarray, n
     return qe, q0
 
 
-def _posterior(
-    reml: RemlResult, modes: np.ndarray, lead: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``Cy⁻¹·A`` and ``Cy⁻¹`` via solves (never an explicit inverse of a prior)."""
-    rhs = np.concatenate([modes, np.eye(modes.shape[0])], axis=1)
-    sol = np.linalg.solve(reml.cov, rhs)
-    return sol[:, : modes.shape[1]], sol[:, modes.shape[1] :]
+def _cov_inverse(reml: RemlResult) -> np.ndarray:
+    """``Cy⁻¹`` by a linear solve."""
+    return np.linalg.solve(reml.cov, np.eye(reml.cov.shape[0]))
+
+
+def _is_identity(modes: np.ndarray) -> bool:
+    return modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0]))
 
 
 def fit_ebb(lead: np.ndarray, smoothing: sp.csc_array, modes: np.ndarray, reduced: Reduced) -> Fit:
     """Empirical Bayesian beamformer with SPM's two-stage ReML (spec §2.2, §3.4, §4)."""
+    watch = Stopwatch()
     power = ebb_prior(lead, smoothing, reduced.yy)
     qe, q0 = noise_components(modes, reduced)
     nn = reduced.n_samples
     sensor_prior = weighted_gram(lead, power)
+    watch.lap("priors")
     stage1 = reml_sc(reduced.yy, [qe, sensor_prior], nn, q0)
     stage2 = reml_sc(reduced.yy, [q0, stage1.hyper[1] * sensor_prior], nn, q0)
+    watch.lap("reml")
     prior_var = stage2.hyper[1] * stage1.hyper[1] * power
-    weights, cov_inv = _posterior(stage2, modes, lead)
-    projector = lead.T @ weights
+    kernel = lead.T @ _cov_inverse(stage2)
+    variance = prior_var - prior_var**2 * np.einsum("ij,ji->i", kernel, lead)
+    projector = kernel if _is_identity(modes) else kernel @ modes
     projector *= prior_var[:, None]
-    variance = prior_var - prior_var**2 * quadratic_diag(lead, cov_inv)
-    return Fit(projector, variance, prior_var, stage2, reduced)
+    watch.lap("projector")
+    return Fit(projector, variance, prior_var, stage2, reduced, watch.times)
 
 
 def greedy_search(
@@ -167,23 +189,29 @@ def fit_msp(
     patches : ndarray of int, shape (n_patches,)
         Patch centres (layer-major source indices).
     """
+    watch = Stopwatch()
     basis = sp.csc_array(smoothing[:, patches])
     patterns = np.asarray(basis.T @ lead.T).T
     qe, q0 = noise_components(modes, reduced)
     nn = reduced.n_samples
     flat = reduced.y.transpose(0, 2, 1).reshape(reduced.y.shape[0], -1)
+    watch.lap("priors")
     gs = greedy_search(flat, patterns, qe)
+    watch.lap("greedy_search")
     ard = ard_weights(reduced.yy, patterns, qe, nn)
+    watch.lap("ard")
     comps = [q0, (patterns * gs) @ patterns.T, (patterns * ard) @ patterns.T]
     final = reml_sc(reduced.yy, comps, nn, q0)
+    watch.lap("reml")
     patch_var = final.hyper[1] * gs + final.hyper[2] * ard
-    weights, cov_inv = _posterior(final, modes, lead)
+    cov_inv = _cov_inverse(final)
     scaled = patterns * patch_var
-    projector = np.asarray(basis @ (scaled.T @ weights))
+    projector = np.asarray(basis @ (scaled.T @ cov_inv @ modes))
     prior_var = np.asarray(basis.multiply(basis) @ patch_var)
     inner = scaled.T @ cov_inv @ scaled
     variance = prior_var - _sparse_quadratic_diag(sp.csr_array(basis), inner)
-    return Fit(projector, variance, prior_var, final, reduced)
+    watch.lap("projector")
+    return Fit(projector, variance, prior_var, final, reduced, watch.times)
 
 
 def _sparse_quadratic_diag(rows: sp.csr_array, inner: np.ndarray, size: int = 16384) -> np.ndarray:

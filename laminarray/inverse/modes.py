@@ -189,10 +189,9 @@ def reduce_window(
             f"{samples.size}-sample window in the band foi={tuple(foi)}; got {n_temp_modes}"
         )
     taper = hanning(samples.size) if hann else np.ones(samples.size)
-    projected = project(window, modes, taper[:, None] * basis)
-    n_trials = projected.shape[2]
-    ytty = np.einsum("mfk,mgk->fg", projected, projected, optimize=True) / n_trials
-    vecs, values, _ = np.linalg.svd(ytty)
+    ytty = _temporal_gram(window, _reduction(modes), taper[:, None] * basis) / window.shape[2]
+    values, vecs = np.linalg.eigh(ytty)  # symmetric PSD: the SVD SPM takes, faster
+    values, vecs = values[::-1], vecs[:, ::-1]
     if n_temp_modes:
         n_r = int(n_temp_modes)
     else:
@@ -200,10 +199,7 @@ def reduce_window(
         n_r = min(max(n_r, 1), MAX_TEMPORAL_MODES)
     temporal = basis @ vecs[:, :n_r]
     explained = float(values[:n_r].sum() / np.trace(ytty))
-    if hann:
-        reduced = project(window, modes, temporal)
-    else:
-        reduced = np.einsum("mfk,fr->mrk", projected, vecs[:, :n_r], optimize=True)
+    reduced = project(window, modes, temporal)
     flat = reduced.transpose(0, 2, 1).reshape(reduced.shape[0], -1)
     return Reduced(
         yy=flat @ flat.T,
@@ -214,22 +210,77 @@ def reduce_window(
     )
 
 
-def project(window: Any, modes: np.ndarray | None, temporal: np.ndarray) -> np.ndarray:
-    """``A·Y_k·temporal`` for every trial → (n_modes, n_columns, n_trials), float64.
+#: Bytes of float64 data converted per trial block (bounds the temporaries).
+BLOCK_BYTES = 32 * 2**20
 
-    ``modes=None`` means no spatial projection (``A = I``).
 
-    The time contraction runs first (it shrinks the data most); dask data are
-    contracted chunk-wise and only the small result is computed.
-    """
-    window = window.astype(np.float64)
-    if isinstance(window, da.Array):
-        in_time = da.einsum("cbk,bf->cfk", window, temporal).compute()
-    else:
-        in_time = np.einsum("cbk,bf->cfk", window, temporal, optimize=True)
-    in_time = np.asarray(in_time, dtype=np.float64)
+def _reduction(modes: np.ndarray | None) -> np.ndarray | None:
+    """``None`` for the identity (no spatial product needed), else ``modes``."""
     if modes is None or (
         modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0]))
     ):
+        return None
+    return modes
+
+
+def _trial_blocks(window: np.ndarray) -> list[slice]:
+    per_trial = window.shape[0] * window.shape[1] * 8
+    size = max(1, BLOCK_BYTES // per_trial)
+    return [slice(k, k + size) for k in range(0, window.shape[2], size)]
+
+
+def _block_projection(block: Any, modes: np.ndarray | None, temporal: np.ndarray) -> Any:
+    """``A·Y_k·temporal`` of a block of trials, float64, as (modes, trials, columns).
+
+    numpy blocks use two plain GEMMs; dask blocks the equivalent einsums.
+    """
+    if isinstance(block, da.Array):
+        in_time = da.einsum("cbk,bf->ckf", block.astype(np.float64), temporal)
+        return in_time if modes is None else da.einsum("mc,ckf->mkf", modes, in_time)
+    n_ch, n_b, n_k = block.shape
+    rows = np.ascontiguousarray(block.transpose(0, 2, 1), dtype=np.float64).reshape(-1, n_b)
+    in_time = (rows @ temporal).reshape(n_ch, n_k, -1)
+    if modes is None:
         return in_time
-    return np.einsum("mc,cfk->mfk", modes, in_time, optimize=True)
+    return (modes @ in_time.reshape(n_ch, -1)).reshape(modes.shape[0], n_k, -1)
+
+
+def _temporal_gram(window: Any, modes: np.ndarray | None, temporal: np.ndarray) -> np.ndarray:
+    """``Σ_k (A·Y_k·T)ᵀ(A·Y_k·T)``: the sample Gram ``Σ_k (A·Y_k)ᵀ(A·Y_k)`` then ``T``.
+
+    The Gram is one symmetric rank-k update per block of trials (numpy data are
+    converted to float64 one block at a time; dask data chunk-wise).
+    """
+    if isinstance(window, da.Array):
+        rows = window.astype(np.float64)
+        if modes is not None:
+            rows = da.einsum("mc,cbk->mbk", modes, rows)
+        gram = np.asarray(da.einsum("cbk,cdk->bd", rows, rows).compute(), dtype=np.float64)
+    else:
+        n_b = window.shape[1]
+        gram = np.zeros((n_b, n_b))
+        for trials in _trial_blocks(window):
+            block = np.asarray(window[:, :, trials], dtype=np.float64)
+            if modes is not None:
+                block = (modes @ block.reshape(block.shape[0], -1)).reshape(-1, *block.shape[1:])
+            rows = np.ascontiguousarray(block.transpose(0, 2, 1)).reshape(-1, n_b)
+            gram += rows.T @ rows
+    return temporal.T @ gram @ temporal
+
+
+def project(window: Any, modes: np.ndarray | None, temporal: np.ndarray) -> np.ndarray:
+    """``A·Y_k·temporal`` for every trial → (n_modes, n_columns, n_trials), float64.
+
+    ``modes=None`` (or the identity) means no spatial projection. numpy data
+    are converted to float64 one block of trials at a time; dask data are
+    contracted chunk-wise and only the small result is computed.
+    """
+    modes = _reduction(modes)
+    if isinstance(window, da.Array):
+        out = np.asarray(_block_projection(window, modes, temporal).compute(), np.float64)
+    else:
+        blocks = [
+            _block_projection(window[:, :, t], modes, temporal) for t in _trial_blocks(window)
+        ]
+        out = np.concatenate(blocks, axis=1)
+    return out.transpose(0, 2, 1)

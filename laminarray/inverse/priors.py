@@ -92,24 +92,6 @@ def weighted_gram(lead: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def quadratic_diag(lead: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """``diag(Lᵀ·X·L)`` in column blocks.
-
-    Parameters
-    ----------
-    lead : ndarray, shape (n_modes, n_sources)
-    inner : ndarray, shape (n_modes, n_modes)
-
-    Returns
-    -------
-    ndarray, shape (n_sources,)
-    """
-    out = np.empty(lead.shape[1])
-    for cols in column_blocks(lead.shape[1]):
-        out[cols] = np.sum(lead[:, cols] * (inner @ lead[:, cols]), axis=0)
-    return out
-
-
 def evenly_spaced_patches(n_sources: int, n_patches: int) -> np.ndarray:
     """SPM's default patch centres ``ceil(k·Nd/Np) − 1``, k = 1..Np (0-based, layer-major).
 

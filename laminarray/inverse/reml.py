@@ -196,10 +196,14 @@ def sparse_reml(
         pb = p @ b
         d_eps = big_n / 2 * np.sum(b * (w @ b), axis=0)
         dd_eps = -big_n / 2 * (b.T @ pb) ** 2
-        jac = np.zeros((cols.size, active.size))
-        jac[np.arange(cols.size), np.searchsorted(active, owner[cols])] = eps_b[cols]
-        grad = jac.T @ d_eps - prec * (lam[active] - prior_mean)
-        curv = jac.T @ dd_eps @ jac - prec * np.eye(active.size)
+        # chain rule to the components' log-scales: sum over each component's columns
+        group = np.searchsorted(active, owner[cols])
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        scale = eps_b[cols]
+        grad = np.add.reduceat(scale * d_eps, starts) - prec * (lam[active] - prior_mean)
+        curv = np.add.reduceat(
+            np.add.reduceat(dd_eps * np.outer(scale, scale), starts, axis=0), starts, axis=1
+        ) - prec * np.eye(active.size)
         step = -pinv_spm(curv) @ grad / np.log(k + 2)
         lam[active] += step
         df = float(grad @ step)
