@@ -209,6 +209,32 @@ def test_projector_with_sliding_windows():
 # --------------------------------------------------------------------------- consistency
 
 
+@settings(max_examples=20, deadline=None)
+@given(gain_dataarrays(max_channels=5, max_layers=3, max_vertices=6), st.data())
+def test_random_mismatches_between_objects_are_named(gain, data):
+    n_ch, n_layers, n_vertices = gain.shape
+    channels = gain["channel"].values.tolist()
+    sensor = lam.sensor_dataset(np.ones((n_ch, 2)), channels, [0.0, 0.01])
+    lam.check_consistent(sensor=sensor, gain=gain)
+    renamed = data.draw(st.integers(0, n_ch - 1))
+    other = sensor.assign_coords(
+        channel=[c if i != renamed else "EEG999" for i, c in enumerate(channels)]
+    )
+    with pytest.raises(
+        SchemaError,
+        match=rf"only in sensor data \['EEG999'\].*only in gain \['{channels[renamed]}'\]",
+    ):
+        lam.check_consistent(sensor=other, gain=gain)
+    dim = data.draw(st.sampled_from(["layer", "vertex"]))
+    extra = data.draw(st.integers(1, 3))
+    sizes = {"layer": n_layers, "vertex": n_vertices}
+    sizes[dim] += extra
+    mesh = lam.mesh_dataset(np.zeros((sizes["layer"], sizes["vertex"], 3)), [[0, 0, 0]])
+    message = f"number of {dim}s: gain has {gain.sizes[dim]}, mesh has {sizes[dim]}"
+    with pytest.raises(SchemaError, match=message):
+        lam.check_consistent(gain=gain, mesh=mesh)
+
+
 def test_check_consistent_names_channels_units_and_counts():
     sensor = lam.sensor_dataset(RNG.standard_normal((3, 4)), CHANNELS, TIMES)
     gain = lam.gain_dataarray(RNG.standard_normal((3, 2, 3)), CHANNELS)
