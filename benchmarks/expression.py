@@ -103,7 +103,9 @@ def main() -> None:
     n_vertices = max(1, round(args.fraction * N_VERTICES))
     n_sources = n_vertices * N_LAYERS
     n_cores = os.cpu_count() or 1
-    sensor, projector, transform = _inputs(n_vertices, args.vertex_chunk)
+    # at least 4 tasks per core, as at full size (80 chunks of 256 vertices)
+    vertex_chunk = min(args.vertex_chunk, -(-n_vertices // (4 * n_cores)))
+    sensor, projector, transform = _inputs(n_vertices, vertex_chunk)
 
     with dask.config.set(scheduler="threads", num_workers=n_cores):
         start = time.perf_counter()
@@ -140,7 +142,7 @@ def main() -> None:
     print(f"full size extrapolated: {full_time:.0f} s (floor {full_floor:.0f} s); "
           f"source time series never materialised ({series_gb:.0f} GB at float32)")  # fmt: skip
     print(f"peak RSS {rss_mb:.0f} MB (projector chunk "
-          f"{N_LAYERS * args.vertex_chunk * N_CHANNELS * 4 / 2**20:.0f} MB, "
+          f"{N_LAYERS * vertex_chunk * N_CHANNELS * 4 / 2**20:.1f} MB, "
           f"segments {segments.nbytes / 2**20:.0f} MB)")  # fmt: skip
     print(
         f"expression: sources={n_sources} time_s={ours:.1f} floor_s={floor:.1f} "

@@ -232,17 +232,18 @@ def correlations(
         Correlations in [-1, 1]; 0 where a window is constant.
     """
     n_fft = 2 * (spectra.shape[-1] - 1)
+    dtype = np.result_type(x.dtype, np.float32)
     norms = window_norms(x, lags, length)
-    inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    inverse_norms = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(dtype)
+    # a contiguous run of lags is a view of the inverse FFT, not a copy
+    contiguous = bool(np.all(np.diff(lags) == 1))
+    pick = slice(int(lags[0]), int(lags[-1]) + 1) if contiguous else lags
     x_hat = scipy.fft.rfft(x, n=n_fft, axis=-1)
-    out = np.empty(
-        (spectra.shape[0], partners.shape[0], *x.shape[:2], lags.size),
-        dtype=np.result_type(x.dtype, np.float32),
-    )
+    out = np.empty((spectra.shape[0], partners.shape[0], *x.shape[:2], lags.size), dtype=dtype)
     for q, partner in enumerate(partners):
         product = x_hat[None] * spectra[:, None, partner, :]
-        cross = scipy.fft.irfft(product, n=n_fft, axis=-1)[..., lags]
-        np.multiply(cross, inverse_norms[None], out=out[:, q])
+        cross = scipy.fft.irfft(product, n=n_fft, axis=-1)
+        np.multiply(cross[..., pick], inverse_norms[None], out=out[:, q])
     return out
 
 
