@@ -382,14 +382,14 @@ def batch_shape(
     Counts, per source and split: the segment, its squares and float64
     window sums, its spectrum, one pairing's product and inverse FFT per
     transform, and the correlations (at most 8 bytes per real value); at
-    most :data:`BATCH_SOURCES` sources.
+    most :data:`BATCH_SOURCES` sources, in batches of nearly equal size.
     """
     per_split = (
         24 * n_samples
         + 8 * n_fft * (1 + 2 * n_transforms)
         + 8 * n_lags * n_pairings * n_transforms
     )
-    sources = min(n_sources, BATCH_SOURCES)
+    sources = -(-n_sources // -(-n_sources // BATCH_SOURCES))  # balanced batches
     splits = max(1, min(n_splits, BATCH_BYTES // (sources * per_split)))
     return sources, splits
 
