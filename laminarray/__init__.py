@@ -12,6 +12,8 @@ from typing import Any
 from . import accessor as _accessor  # noqa: F401  (registers the .lam accessor)
 from ._validation import ArchiveError, LaminarrayError, MissingDependencyError, SchemaError
 from ._version import __version__
+from .config import get_data_path
+from .export import to_dataframe, to_gifti
 from .schema import (
     SCHEMA_VERSION,
     check_consistent,
@@ -28,22 +30,30 @@ from .schema import (
     validate_sensor,
     validate_source,
 )
+from .study import MemoryBudgetError, Study, Subject, open_study
 
 __all__ = [
     "SCHEMA_VERSION",
     "ArchiveError",
     "LaminarrayError",
+    "MemoryBudgetError",
     "MissingDependencyError",
     "SchemaError",
+    "Study",
+    "Subject",
     "__version__",
     "check_consistent",
     "default_layer_names",
     "gain_dataarray",
+    "get_data_path",
     "layer_depths",
     "mesh_dataset",
+    "open_study",
     "projector_dataarray",
     "sensor_dataset",
     "source_dataarray",
+    "to_dataframe",
+    "to_gifti",
     "validate_gain",
     "validate_mesh",
     "validate_projector",

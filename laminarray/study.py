@@ -1,0 +1,360 @@
+"""One cheap handle per subject over a study archive, with shared selection keywords.
+
+>>> study = laminarray.open_study("study.zarr")        # doctest: +SKIP
+>>> sub = study.subject("sub-01")                        # doctest: +SKIP
+>>> src = sub.sources(roi="precentral", layers=["pial", "white"], time=(0.0, 0.5))  # doctest: +SKIP
+>>> src.mean("trial").compute()                           # doctest: +SKIP
+
+Opening reads metadata only; every accessor returns lazy, labelled xarray
+objects restricted *before* anything is computed. The keywords mean the same
+on every accessor:
+
+``roi``
+    an ROI query (:mod:`laminarray.rois`): a region or category name, a stored
+    ROI name, a list of them, ``"all"``, or a boolean mask / vertex labels.
+``layers``
+    a layer name or a list of names.
+``vertices``
+    vertex labels.
+``time``
+    ``(start, stop)`` in seconds (inclusive), or a ``slice``.
+``trials``
+    trial labels (a list, or a ``slice`` of labels).
+
+``compute=True`` loads the selection, refusing (:class:`MemoryBudgetError`)
+when it would exceed the study's ``max_memory``. In laminarray data, NaN means
+"no estimate" (a bad channel, a rejected trial), which is distinct from 0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import rois as _rois
+from ._validation import ArchiveError, LaminarrayError
+from .config import get_max_memory
+
+
+class MemoryBudgetError(LaminarrayError, MemoryError):
+    """A request would materialise more data than the memory budget allows."""
+
+
+def open_study(path: str | os.PathLike[str], *, max_memory: str | int | None = None) -> Study:
+    """Open a study archive (see :mod:`laminarray.archive`) as a :class:`Study`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Archive directory.
+    max_memory : str or int, optional
+        Budget for ``compute=True`` requests (e.g. ``"2 GB"``); default from
+        ``$LAMINARRAY_MAX_MEMORY``, the user config file, or 4 GiB.
+
+    Returns
+    -------
+    Study
+    """
+    from .archive import open as open_archive
+
+    return Study(open_archive(path), max_memory=get_max_memory(max_memory), path=path)
+
+
+class Study:
+    """All subjects of a study archive.
+
+    Attributes
+    ----------
+    subjects : list of str
+        Subject names (top-level groups).
+    max_memory : int
+        Budget in bytes for ``compute=True`` requests.
+    """
+
+    def __init__(self, tree: xr.DataTree, *, max_memory: int, path: Any = None) -> None:
+        self.tree = tree
+        self.max_memory = max_memory
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"<Study {self.path!s}: {len(self.subjects)} subjects {self.subjects[:5]}>"
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subject names, in archive order."""
+        return list(self.tree.children)
+
+    def subject(self, key: str | int) -> Subject:
+        """The handle of one subject, by name or position."""
+        names = self.subjects
+        if isinstance(key, int | np.integer) and not isinstance(key, bool):
+            if not -len(names) <= key < len(names):
+                raise LaminarrayError(
+                    f"subject index {key} out of range for {len(names)} subjects"
+                )
+            key = names[key]
+        if key not in names:
+            raise LaminarrayError(f"unknown subject {key!r}; available: {names}")
+        return Subject(str(key), self.tree[str(key)], self.max_memory)
+
+    def __iter__(self) -> Any:
+        return (self.subject(name) for name in self.subjects)
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    @property
+    def metadata(self) -> pd.DataFrame:
+        """One row per trial across subjects and sessions.
+
+        Columns: ``subject``, ``session``, ``trial``, ``condition`` and
+        ``bad`` (when the sensor data carry these coordinates).
+        """
+        frames = [sub._trial_table() for sub in self]
+        frames = [f for f in frames if len(f)]
+        columns = ["subject", "session", "trial", "condition", "bad"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+class Subject:
+    """Lazy accessors over one subject's groups; see the module docs for the keywords."""
+
+    def __init__(self, name: str, node: xr.DataTree, max_memory: int) -> None:
+        self.name = name
+        self.node = node
+        self.max_memory = max_memory
+
+    def __repr__(self) -> str:
+        return f"<Subject {self.name}: groups {sorted(self.node.children)}>"
+
+    # ------------------------------------------------------------------ groups
+
+    def _group(self, *parts: str) -> xr.DataTree:
+        node = self.node
+        for i, part in enumerate(parts):
+            if part not in node.children:
+                where = "/".join((self.name, *parts[:i]))
+                raise ArchiveError(
+                    f"subject {self.name!r} has no group {'/'.join(parts)!r}; "
+                    f"{where} holds {sorted(node.children)}"
+                )
+            node = node[part]
+        return node
+
+    def _named(self, kind: str, name: str | None) -> xr.Dataset:
+        group = self._group(kind)
+        names = sorted(group.children)
+        if name is None:
+            if len(names) != 1:
+                raise LaminarrayError(f"subject {self.name!r} has {kind} {names}; pass `name=`")
+            name = names[0]
+        if name not in names:
+            raise LaminarrayError(f"unknown {kind} {name!r} for {self.name!r}; available: {names}")
+        return group[name].to_dataset()
+
+    def _finish(self, obj: Any, compute: bool) -> Any:
+        if not compute:
+            return obj
+        if obj.nbytes > self.max_memory:
+            raise MemoryBudgetError(
+                f"this request needs {obj.nbytes / 1e9:.2f} GB but the memory budget is "
+                f"{self.max_memory / 1e9:.2f} GB: narrow it with roi=, layers=, vertices=, "
+                "trials= or time=, reduce it lazily before computing (e.g. .mean('trial')), "
+                "or raise max_memory"
+            )
+        return obj.compute()
+
+    # ------------------------------------------------------------------ accessors
+
+    def mesh(self) -> xr.Dataset:
+        """The laminar mesh (``/<subject>/mesh``)."""
+        return self._group("mesh").to_dataset()
+
+    @property
+    def sessions(self) -> list[str | None]:
+        """Session names: children of the sensor group, or ``[None]`` for a single one."""
+        group = self._group("sensor")
+        return sorted(group.children) or [None]
+
+    def sensor(
+        self,
+        session: str | None = None,
+        trials: Any = None,
+        conditions: str | Sequence[str] | None = None,
+        time: Any = None,
+        *,
+        compute: bool = False,
+    ) -> xr.Dataset:
+        """Sensor data ``data (channel, time, trial)``, restricted lazily."""
+        group = self._group("sensor")
+        if group.children:
+            names = sorted(group.children)
+            if session is None and len(names) > 1:
+                raise LaminarrayError(
+                    f"subject {self.name!r} has sessions {names}; pass `session=`"
+                )
+            session = session or names[0]
+            if session not in names:
+                raise LaminarrayError(f"unknown session {session!r}; available: {names}")
+            group = group[session]
+        elif session is not None:
+            raise LaminarrayError(f"subject {self.name!r} has a single session; omit `session=`")
+        ds = select(group.to_dataset(), trials=trials, time=time)
+        if conditions is not None:
+            ds = _select_conditions(ds, conditions)
+        return self._finish(ds, compute)
+
+    def gain(
+        self, roi: Any = None, layers: Any = None, vertices: Any = None, *, compute: bool = False
+    ) -> xr.DataArray:
+        """The gain matrix ``(channel, layer, vertex)`` restricted to an ROI/layers/vertices."""
+        ds = self._group("forward").to_dataset()
+        gain = ds["gain"] if "gain" in ds else ds[next(iter(ds.data_vars))]
+        return self._finish(self._restrict(gain, roi, layers, vertices), compute)
+
+    def inverse(self, name: str | None = None) -> xr.Dataset:
+        """An inverse dataset (``/<subject>/inverse/<name>``): projector, free energy, settings."""
+        return self._named("inverse", name)
+
+    def results(self, name: str) -> xr.Dataset:
+        """A stored result (``/<subject>/results/<name>``)."""
+        return self._named("results", name)
+
+    @property
+    def rois(self) -> dict[str, xr.Dataset]:
+        """Stored ROI sets (``/<subject>/rois/<name>``) by name."""
+        if "rois" not in self.node.children:
+            return {}
+        group = self.node["rois"]
+        return {name: group[name].to_dataset() for name in sorted(group.children)}
+
+    def roi(self, query: Any) -> xr.DataArray:
+        """Boolean ``mask (vertex)`` of an ROI query (names, categories, lists, masks)."""
+        vertices = self.mesh()["vertex"].values
+        mask = _rois.resolve_roi(query, self.rois, vertices)
+        return xr.DataArray(mask, dims="vertex", coords={"vertex": vertices}, name="roi")
+
+    def sources(
+        self,
+        name: str | None = None,
+        roi: Any = None,
+        layers: Any = None,
+        vertices: Any = None,
+        time: Any = None,
+        trials: Any = None,
+        *,
+        session: str | None = None,
+        compute: bool = False,
+    ) -> xr.DataArray:
+        """A lazy source estimate ``(layer, vertex, time, trial)``.
+
+        Read from ``/<subject>/source/<name>`` when stored, otherwise
+        reconstructed from ``inverse/<name>`` and the sensor data with
+        :func:`laminarray.inverse.apply_inverse` — after restricting the
+        projector to the ROI/layers/vertices and the data to the trials and
+        time window, so only what was asked for is ever computed.
+        """
+        if "source" in self.node.children and (
+            name is None or name in self.node["source"].children
+        ):
+            stored = self._named("source", name)
+            src = stored[next(iter(stored.data_vars))]
+            src = select(self._restrict(src, roi, layers, vertices), trials=trials, time=time)
+            return self._finish(src, compute)
+        from .inverse import apply_inverse
+
+        projector = self._restrict(self.inverse(name)["projector"], roi, layers, vertices)
+        sensor = self.sensor(session=session, trials=trials, time=time)
+        return self._finish(apply_inverse(projector, sensor), compute)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _restrict(self, obj: Any, roi: Any, layers: Any, vertices: Any) -> Any:
+        obj = select(obj, layers=layers, vertices=vertices)
+        if roi is not None:
+            mask = self.roi(roi)
+            keep = mask["vertex"].values[mask.values]
+            obj = obj.sel(vertex=obj["vertex"].values[np.isin(obj["vertex"].values, keep)])
+        return obj
+
+    def _trial_table(self) -> pd.DataFrame:
+        if "sensor" not in self.node.children:
+            return pd.DataFrame()
+        rows = []
+        for session in self.sessions:
+            ds = self.sensor(session=session)
+            table = pd.DataFrame({"trial": ds["trial"].values})
+            table["condition"] = ds["condition"].values if "condition" in ds.coords else None
+            for flag in ("bad_trial", "bad"):
+                if flag in ds.coords and ds[flag].dims == ("trial",):
+                    table["bad"] = ds[flag].values
+                    break
+            else:
+                table["bad"] = False
+            table.insert(0, "session", session)
+            table.insert(0, "subject", self.name)
+            rows.append(table)
+        return pd.concat(rows, ignore_index=True)
+
+
+def select(
+    obj: Any, *, layers: Any = None, vertices: Any = None, trials: Any = None, time: Any = None
+) -> Any:
+    """Apply the shared selection keywords to any labelled object (lazily).
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or DataArray
+    layers : str or list of str, optional
+    vertices : array of int, optional
+    trials : list of labels or slice, optional
+    time : (start, stop) seconds, inclusive, or slice, optional
+
+    Returns
+    -------
+    Same type as ``obj``, restricted; keywords whose dim is absent are errors.
+    """
+    indexers: dict[str, Any] = {}
+    for key, dim, value in (
+        ("layers", "layer", layers),
+        ("vertices", "vertex", vertices),
+        ("trials", "trial", trials),
+        ("time", "time", time),
+    ):
+        if value is None:
+            continue
+        if dim not in obj.dims:
+            raise LaminarrayError(
+                f"`{key}=` selects along `{dim}`, which this object lacks ({obj.dims})"
+            )
+        if dim == "time" and not isinstance(value, slice):
+            if np.ndim(value) != 1 or len(value) != 2:
+                raise LaminarrayError(
+                    f"`time` must be (start, stop) in seconds or a slice; got {value!r}"
+                )
+            value = slice(float(value[0]), float(value[1]))
+        elif isinstance(value, str) or (np.ndim(value) == 0 and not isinstance(value, slice)):
+            value = [value]
+        indexers[dim] = value
+    try:
+        return obj.sel(indexers)
+    except KeyError as exc:
+        raise LaminarrayError(
+            f"selection not found: {exc}; check the labels with .coords"
+        ) from None
+
+
+def _select_conditions(ds: xr.Dataset, conditions: str | Sequence[str]) -> xr.Dataset:
+    if "condition" not in ds.coords:
+        raise LaminarrayError("these sensor data have no `condition` coordinate")
+    wanted = [conditions] if isinstance(conditions, str) else list(conditions)
+    present = sorted(set(map(str, ds["condition"].values)))
+    unknown = sorted(set(wanted) - set(present))
+    if unknown:
+        raise LaminarrayError(f"unknown conditions {unknown}; available: {present}")
+    return ds.isel(trial=np.isin(ds["condition"].values.astype(str), wanted))
