@@ -33,9 +33,11 @@ Run by hand (not collected by pytest), e.g.::
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
+import warnings
 
 import dask
 import dask.array as da
@@ -67,23 +69,26 @@ def _inputs(args: argparse.Namespace, store: str):
         chunks=(-1, -1, args.trial_chunk),
         dtype=np.float32,
     )
-    lam.sensor_dataset(data, channels, times).to_zarr(store, mode="w")
-    opened = xr.open_zarr(store)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr's notes on string dtypes / consolidated metadata
+        lam.sensor_dataset(data, channels, times).to_zarr(store, mode="w")
+        opened = xr.open_zarr(store)
     sensor = opened.assign_coords({name: opened[name].load() for name in opened.coords})
     return sensor, projector, times
 
 
-def _ours(sensor, projector, args) -> float:
-    start = time.perf_counter()
+def _ours(sensor, projector, args) -> tuple[float, float]:
+    """Wall and CPU seconds of roi_power (threaded scheduler, one BLAS thread per dask thread)."""
+    start, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(1, "blas"), dask.config.set(scheduler="threads"):
         roi_power(
             sensor, projector, WOI, BASELINE, measure=args.measure, layers="all", perc_thresh=75
         )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def _gemm_floor(weights: np.ndarray, sensor: np.ndarray, block: int) -> float:
-    """Seconds for ``weights @ sensor`` (all trials), in blocks of sources x trial chunks."""
+def _gemm_floor(weights: np.ndarray, sensor: np.ndarray, block: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``weights @ sensor`` (all trials), in blocks of sources x trials."""
     n_trials = sensor.shape[2]
     step = 25
     batches = [
@@ -91,15 +96,16 @@ def _gemm_floor(weights: np.ndarray, sensor: np.ndarray, block: int) -> float:
         for k in range(0, n_trials, step)
     ]
     out = np.empty((block, batches[0].shape[1]), dtype=np.float32)
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for s in range(0, weights.shape[0], block):
         rows = weights[s : s + block]
         for batch in batches:
             target = out[: rows.shape[0], : batch.shape[1]]
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             np.matmul(rows, batch, out=target)
             elapsed += time.perf_counter() - start
-    return elapsed
+            cpu += time.process_time() - cpu_start
+    return elapsed, cpu
 
 
 def _direct(weights, sensor, times, measure, block, fraction) -> float:
@@ -147,22 +153,30 @@ def _run(args: argparse.Namespace, store: str) -> None:
         f"sources, {args.channels} channels, {args.samples} samples, {args.trials} trials, "
         f"measure={args.measure}, woi={WOI} s, baseline={BASELINE} s"
     )
-    ours = _ours(sensor, projector, args)
+    ours, ours_cpu = _ours(sensor, projector, args)
     peak = _peak_mb()
-    print(f"(a) laminarray roi_power (all layers): {ours:8.2f} s")
+    print(f"(a) laminarray roi_power (all layers): {ours:8.2f} s (CPU {ours_cpu:.1f} s)")
     print(f"(c) peak RSS after our run: {peak:8.0f} MB")
 
     weights = projector.values.reshape(n_sources, args.channels)
     data = np.asarray(sensor["data"].data.compute())
-    floor = _gemm_floor(weights, data, block=2048)
-    print(f"(b) GEMM floor (float32 numpy matmul, same total shape): {floor:8.2f} s")
-    print(f"    ratio to the GEMM floor: {ours / floor:.2f}")
+    floor, floor_cpu = _gemm_floor(weights, data, block=2048)
+    print(
+        f"(b) GEMM floor (float32 numpy matmul, same total shape): {floor:8.2f} s "
+        f"(CPU {floor_cpu:.1f} s)"
+    )
+    print(
+        f"    ratio to the GEMM floor: {ours / floor:.2f} (CPU time ratio {ours_cpu / floor_cpu:.2f})"
+    )
     direct = _direct(weights, data, times, args.measure, 256, args.direct_fraction)
     print(
         f"(d) straightforward numpy (materialise per chunk of 256 sources; timed on "
         f"{args.direct_fraction:.0%} of the chunks, extrapolated): {direct:8.2f} s"
     )
     print(f"    speedup vs straightforward: {direct / ours:.1f}x")
+    print(
+        f"    load average (1, 5, 15 min) at the end: {os.getloadavg()} on {os.cpu_count()} cores"
+    )
     print(
         f"roi_power: trials={args.trials} ratio_to_gemm={ours / floor:.2f} "
         f"peak_mb={peak:.0f} speedup_vs_direct={direct / ours:.1f}"

@@ -181,8 +181,10 @@ def window_kernel(
     """
     sources = project_block(projector, features)
     if measure == "envelope":
-        magnitude = np.square(sources[:, :, 0])
-        magnitude += np.square(sources[:, :, 1])
+        magnitude, imaginary = sources[:, :, 0], sources[:, :, 1]
+        np.multiply(magnitude, magnitude, out=magnitude)  # in place: no new page faults
+        np.multiply(imaginary, imaginary, out=imaginary)
+        np.add(magnitude, imaginary, out=magnitude)
         np.sqrt(magnitude, out=magnitude)
         reduced = np.add.reduceat(magnitude, _starts(sizes), axis=2)
         reduced /= np.asarray(sizes, dtype=reduced.dtype)[:, None]

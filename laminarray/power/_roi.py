@@ -16,7 +16,7 @@ from .._compute import compute as _compute
 from .._validation import LaminarrayError, check_option
 from ..stats import ttest_rel_corrected
 from ._staging import stage_trials
-from ._window import _projector_and_temporal, _select_layers, window_power
+from ._window import _layer_names, _projector_and_temporal, window_power
 
 __all__ = ["roi_power"]
 
@@ -264,13 +264,12 @@ def roi_power(
     if not 0 <= float(perc_thresh) <= 100:
         raise LaminarrayError(f"`perc_thresh` must be in [0, 100], got {perc_thresh!r}")
     projector, _ = _projector_and_temporal(inverse)
-    selected = _select_layers(projector, layers)
-    names = [str(name) for name in selected["layer"].values]
+    names = _layer_names(projector, layers)
     if len(names) < 2:
         raise LaminarrayError(f"`layers` must name at least two layers to compare, got {names}")
     reference = names[-1] if reference is None else reference
     check_option("reference", reference, names)
-    vertices = _candidates(selected, roi, roi_mode)
+    vertices = _candidates(projector, roi, roi_mode)
     power = window_power(
         sensor,
         inverse,

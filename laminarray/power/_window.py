@@ -18,6 +18,8 @@ __all__ = ["window_power", "window_samples"]
 
 MEASURES = ("variance", "envelope")
 ALGORITHMS = ("auto", "covariance", "projection")
+#: Working-array budget of one fused task (projected window samples and their reduction).
+BLOCK_BYTES = 192 * 2**20
 #: Tolerance (s) on window edges, absorbing float rounding of ms -> s conversions.
 TIME_TOLERANCE = 1e-9
 
@@ -94,18 +96,30 @@ def _temporal_matrix(temporal: xr.DataArray | None, sensor: xr.DataArray) -> np.
     return np.asarray(temporal.transpose("time", mode_dim).values, dtype=np.float64)
 
 
-def _select_layers(projector: xr.DataArray, layers: Any) -> xr.DataArray:
-    if isinstance(layers, str) and layers == "all":
-        return projector
-    names = [layers] if isinstance(layers, str) else [str(name) for name in layers]
+def _layer_names(projector: xr.DataArray, layers: Any) -> list[str]:
+    """The requested layer names, checked against the projector's."""
     have = [str(name) for name in projector["layer"].values]
+    if isinstance(layers, str) and layers == "all":
+        return have
+    names = [layers] if isinstance(layers, str) else [str(name) for name in layers]
     unknown = [name for name in names if name not in have]
     if unknown or not names:
         raise LaminarrayError(
             f"`layers` must be 'all' or names among {have}; got {layers!r}"
             + (f" (unknown: {unknown})" if unknown else "")
         )
-    return projector.sel(layer=names)
+    return names
+
+
+def _positions(index: Any, labels: Any, name: str) -> Any:
+    """Integer positions of ``labels`` in ``index`` (a slice when they are all of it, in order)."""
+    labels = np.asarray(labels)
+    if labels.shape == index.shape and np.array_equal(labels, np.asarray(index)):
+        return slice(None)
+    positions = index.get_indexer(labels)
+    if np.any(positions < 0):
+        raise LaminarrayError(f"unknown {name} labels: {labels[positions < 0][:5].tolist()}")
+    return positions
 
 
 def window_power(
@@ -154,8 +168,9 @@ def window_power(
         flops (covariance when the two windows hold more than C + 1 samples).
         Both are exact; the envelope always projects.
     vertex_chunk, trial_chunk : int, optional
-        Block sizes; by default chosen so that one task's largest temporary
-        stays near 64 MB.
+        Block sizes; by default a trial chunk's sensor features stay near
+        64 MB and one task's working arrays near 192 MB (large blocks keep
+        the matrix products efficient and the task count low).
 
     Returns
     -------
@@ -168,9 +183,12 @@ def window_power(
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
     projector, temporal = _projector_and_temporal(inverse)
-    projector = _select_layers(projector, layers)
-    if vertices is not None:
-        projector = projector.sel(vertex=np.asarray(vertices))
+    layer_pos = _positions(projector.indexes["layer"], _layer_names(projector, layers), "layer")
+    vertex_pos = (
+        slice(None)
+        if vertices is None
+        else _positions(projector.indexes["vertex"], vertices, "vertex")
+    )
     data = align_channels(sensor["data"], projector)
     times = data["time"].values
     windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
@@ -178,7 +196,10 @@ def window_power(
     temporal_matrix = _temporal_matrix(temporal, data)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize
-    n_layers, n_vertices, n_channels = projector.shape
+    n_layers, n_vertices, n_channels = (
+        len(range(projector.sizes[dim])[pos]) if isinstance(pos, slice) else len(pos)
+        for dim, pos in (("layer", layer_pos), ("vertex", vertex_pos), ("channel", slice(None)))
+    )
     n_times, n_trials = data.sizes["time"], data.sizes["trial"]
     if algorithm == "auto":
         algorithm = (
@@ -208,9 +229,9 @@ def window_power(
     trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial)
     if per_vertex is None:
         per_vertex = 3 * n_layers * width * trial_chunk * itemsize
-    vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex)
+    vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, BLOCK_BYTES)
 
-    sensor_blocks = _as_dask(data.data).rechunk((-1, -1, trial_chunk))
+    sensor_blocks = _as_dask(data.data, (-1, -1, trial_chunk)).rechunk((-1, -1, trial_chunk))
     features = sensor_blocks.map_blocks(
         feature_fn,
         windows=windows,
@@ -221,7 +242,10 @@ def window_power(
         meta=np.empty((0,) * (len(feature_shape) + 1), dtype=dtype),
         token=f"sensor-{measure}-features",
     )
-    proj_blocks = _as_dask(projector.data).astype(dtype).rechunk((-1, vertex_chunk, -1))
+    # select layers and vertices lazily, block by block: a numpy projector is never copied whole
+    projector = projector.copy(data=_as_dask(projector.data, (-1, vertex_chunk, -1)))
+    projector = projector.isel(layer=layer_pos, vertex=vertex_pos)
+    proj_blocks = projector.data.astype(dtype).rechunk((-1, vertex_chunk, -1))
     power = fused_projection(
         proj_blocks,
         features,
@@ -253,5 +277,5 @@ def window_power(
     )
 
 
-def _as_dask(array: Any) -> da.Array:
-    return array if isinstance(array, da.Array) else da.from_array(array, chunks=-1)
+def _as_dask(array: Any, chunks: tuple[int, ...]) -> da.Array:
+    return array if isinstance(array, da.Array) else da.from_array(array, chunks=chunks)
