@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 
+import numpy as np
 from distributed import Client, LocalCluster
 
 from laminarray import archive
@@ -50,14 +51,15 @@ archive.save(subject["forward"].to_dataset(), path, "sub-01/forward")
 # %%
 # Start a cluster
 # ---------------
-# Two single-threaded worker processes here (threads in the tiny version); on
-# a real cluster only this cell changes.
+# Workers in this process (threads), to keep the example light; on a real
+# cluster only this cell changes. (Worker *processes*, ``processes=True``,
+# need the script's code under ``if __name__ == "__main__":``.)
 
 cluster = LocalCluster(
     n_workers=1 if SMALL else 2,
     threads_per_worker=1,
-    processes=not SMALL,
-    dashboard_address=None,
+    processes=False,
+    dashboard_address=":0",
 )
 client = Client(cluster)
 print(client)
@@ -87,7 +89,7 @@ source = apply_inverse(inverse, sensor, layers="pial")
 evoked_power = (source.mean("trial") ** 2).sel(time=slice(0.0, 0.5)).mean("time").compute()
 fig = plot_surface(
     mesh,
-    evoked_power.sel(layer="pial").assign_attrs(units="nAm²"),
+    np.log10(evoked_power.sel(layer="pial")).assign_attrs(units="log10 nAm²"),
     view=["lateral", "dorsal"],
     norm="N",
     cmap="magma",

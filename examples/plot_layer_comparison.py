@@ -80,13 +80,13 @@ results = {
     name: compare_layers(data, gain, mesh, method="EBB", patch_size=10.0, woi=(-0.2, 0.5))
     for name, data in (("pial", pial_data), ("white", white_data))
 }
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, (name, result) in zip(axes, results.items(), strict=True):
     energy = result["free_energy"]  # cv_error is NaN without cross-validation folds
     plot_layer_comparison(energy, ax=ax)
     winner = str(energy.idxmax("layer").values)
     delta = float(energy.sel(layer="pial") - energy.sel(layer="white"))
-    ax.set_title(f"simulated on {name}: winner {winner}, F(pial) − F(white) = {delta:.1f}")
+    ax.set_title(f"source on {name}: best model {winner}\nF(pial) − F(white) = {delta:.1f}")
 fig.tight_layout()
 if OUT:
     fig.savefig(out("layer_comparison.png"), dpi=120)

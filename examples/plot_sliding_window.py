@@ -30,7 +30,7 @@ def out(name):
 subject = sample(
     n_vertices=300 if SMALL else 600,
     n_layers=3 if SMALL else 11,
-    n_channels=48 if SMALL else 128,
+    n_channels=48 if SMALL else 64,
     n_trials=6 if SMALL else 20,
     sfreq=200.0 if SMALL else 300.0,
 )

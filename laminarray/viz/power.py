@@ -89,18 +89,12 @@ def _plot_trials(ax: Axes, result: xr.Dataset) -> None:
             f"{float(result['t']):.2f}, p = {float(result['p']):.2g}"
         )
     elif "t" in result:
+        reference = result.attrs.get("reference", layers[-1])
+        twin = ax.twinx()
         t_values = result["t"].reindex(layer=change["layer"].values).values
-        for position, t in zip(x, t_values, strict=True):
-            if np.isfinite(t):
-                ax.annotate(
-                    f"t={t:.1f}",
-                    (position, 1.0),
-                    xycoords=("data", "axes fraction"),
-                    ha="center",
-                    va="bottom",
-                    fontsize="x-small",
-                )
-        ax.set_title(f"laminar test against {result.attrs.get('reference', layers[-1])}", pad=14)
+        twin.plot(x, t_values, "s--", color="tab:red", markersize=4, gid="laminar_t")
+        twin.set_ylabel(f"laminar t against {reference}", color="tab:red")
+        ax.set_title(f"laminar test: |layer change| − |{reference} change|")
 
 
 def _add_roi(fig: Figure, points: np.ndarray, faces: np.ndarray, inside: np.ndarray) -> None:
@@ -171,10 +165,13 @@ def plot_roi_power(
     matplotlib.figure.Figure
         With a mesh: the 3-D axes of :func:`~laminarray.viz.plot_surface`
         (one per view; t-map values on the candidate vertices, anatomy
-        elsewhere), its colourbar, then the per-trial axes (last). The
+        elsewhere), its colourbar, then the per-trial axes (and, for a depth
+        profile, its twin axes). The
         per-trial axes hold one line per trial (``gid="trial"``) through the
         ROI change of every compared layer, and the mean ± s.e.m.
-        (``gid="mean"``); the title gives the laminar test.
+        (``gid="mean"``); the title gives the laminar test (for a depth
+        profile, its t of every layer is a red line on a twin axis,
+        ``gid="laminar_t"``).
 
     Examples
     --------
