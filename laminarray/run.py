@@ -25,6 +25,7 @@ A configuration is a TOML file or a mapping with these optional keys::
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -40,7 +41,16 @@ from .csd import compute_csd
 from .power import roi_power
 from .study import Subject, open_study
 
-__all__ = ["DEFAULTS", "demo_step", "load_config", "run_analysis", "winning_column"]
+__all__ = [
+    "DEFAULTS",
+    "add_arguments",
+    "command",
+    "demo_step",
+    "load_config",
+    "run_analysis",
+    "summarise",
+    "winning_column",
+]
 
 #: Every configuration key and its default (None: derived from the data).
 DEFAULTS: dict[str, Any] = {
@@ -234,3 +244,83 @@ def demo_step(
     """
     overrides.setdefault("progress", False)
     return run_analysis(archive_path, subjects=[subject], **overrides)[subject]
+
+
+def summarise(outputs: Mapping[str, Mapping[str, xr.Dataset]]) -> list[str]:
+    """One line per subject: the laminar test, ROI size and where the results went."""
+    lines = []
+    for subject, results in outputs.items():
+        power = results["roi_power"]
+        if power["t"].ndim == 0:
+            test = f"t={float(power['t']):.3f} p={float(power['p']):.3g} df={int(power['df'])}"
+        else:
+            test = "t profile " + ", ".join(
+                f"{layer}={float(t):.2f}"
+                for layer, t in zip(power["layer"].values, power["t"].values, strict=True)
+            )
+        stored = ", ".join(f"/{subject}/results/{kind}" for kind in results)
+        lines.append(f"{subject}: {test}; ROI {int(power['roi'].sum())} vertices -> {stored}")
+    return lines
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``laminarray run <archive>`` to a (sub)parser."""
+    parser.add_argument("archive", help="study archive (a .zarr directory)")
+    parser.add_argument("--config", help="TOML file of analysis settings (see laminarray.run)")
+    parser.add_argument(
+        "--subject", action="append", dest="subjects", help="subject (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--inverse", help="inverse name under /<subject>/inverse/ (default: the only one)"
+    )
+    parser.add_argument(
+        "--woi",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="window of interest (s, half-open)",
+    )
+    parser.add_argument(
+        "--baseline", nargs=2, type=float, metavar=("START", "END"), help="baseline (s, half-open)"
+    )
+    parser.add_argument(
+        "--perc-thresh", type=float, dest="perc_thresh", help="ROI percentile (0-100)"
+    )
+    parser.add_argument("--layers", nargs="+", help='layer names to compare, or "all"')
+    parser.add_argument("--measure", choices=("envelope", "variance"))
+    parser.add_argument("--change", choices=("difference", "relative"))
+    parser.add_argument(
+        "--roi-mode", dest="roi_mode", choices=("threshold", "restrict_threshold", "direct")
+    )
+    parser.add_argument(
+        "--csd-method", dest="csd_method", choices=("KCSD1D", "StandardCSD", "none")
+    )
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="hide the progress bar",
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run ``laminarray run`` from parsed arguments (see :func:`add_arguments`); exit status 0."""
+    layers = args.layers[0] if args.layers == ["all"] else args.layers
+    keys = (
+        "subjects",
+        "inverse",
+        "woi",
+        "baseline",
+        "perc_thresh",
+        "measure",
+        "change",
+        "roi_mode",
+        "csd_method",
+        "progress",
+    )
+    outputs = run_analysis(
+        args.archive, args.config, layers=layers, **{key: getattr(args, key) for key in keys}
+    )
+    print("\n".join(summarise(outputs)))
+    return 0

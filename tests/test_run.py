@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,7 +12,14 @@ import laminarray as lam
 from laminarray import LaminarrayError, archive
 from laminarray.datasets import synthetic_cortex
 from laminarray.power import roi_power
-from laminarray.run import demo_step, load_config, run_analysis, winning_column
+from laminarray.run import (
+    add_arguments,
+    command,
+    demo_step,
+    load_config,
+    run_analysis,
+    winning_column,
+)
 
 N_CH = 12
 
@@ -84,3 +93,30 @@ def test_config_errors(tmp_path):
         load_config(bad)
     assert load_config(None, woi=None)["woi"] is None
     assert load_config({"measure": "variance"}, measure=None)["measure"] == "variance"
+
+
+def test_command_line(study, capsys):
+    path, sensor, projector, _ = study
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            str(path),
+            "--woi",
+            "0",
+            "0.3",
+            "--baseline",
+            "-0.2",
+            "0",
+            "--layers",
+            "all",
+            "--csd-method",
+            "none",
+            "--no-progress",
+        ]
+    )
+    assert command(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("sub-01: t profile pial=")
+    expected = roi_power(sensor, projector, (0.0, 0.3), (-0.2, 0.0), layers="all")
+    assert f"ROI {int(expected.roi.sum())} vertices" in line
