@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._linalg import spm_svd
+from ._linalg import small_matrix_blas, spm_svd
 from .modes import Reduced
 from .priors import ebb_prior, weighted_gram
 from .reml import RemlResult, reml_sc, sparse_reml
@@ -98,8 +98,9 @@ def fit_ebb(lead: np.ndarray, smoothing: sp.csc_array, modes: np.ndarray, reduce
     nn = reduced.n_samples
     sensor_prior = weighted_gram(lead, power)
     watch.lap("priors")
-    stage1 = reml_sc(reduced.yy, [qe, sensor_prior], nn, q0)
-    stage2 = reml_sc(reduced.yy, [q0, stage1.hyper[1] * sensor_prior], nn, q0)
+    with small_matrix_blas():
+        stage1 = reml_sc(reduced.yy, [qe, sensor_prior], nn, q0)
+        stage2 = reml_sc(reduced.yy, [q0, stage1.hyper[1] * sensor_prior], nn, q0)
     watch.lap("reml")
     prior_var = stage2.hyper[1] * stage1.hyper[1] * power
     kernel = lead.T @ _cov_inverse(stage2)
@@ -196,12 +197,13 @@ def fit_msp(
     nn = reduced.n_samples
     flat = reduced.y.transpose(0, 2, 1).reshape(reduced.y.shape[0], -1)
     watch.lap("priors")
-    gs = greedy_search(flat, patterns, qe)
-    watch.lap("greedy_search")
-    ard = ard_weights(reduced.yy, patterns, qe, nn)
-    watch.lap("ard")
-    comps = [q0, (patterns * gs) @ patterns.T, (patterns * ard) @ patterns.T]
-    final = reml_sc(reduced.yy, comps, nn, q0)
+    with small_matrix_blas():
+        gs = greedy_search(flat, patterns, qe)
+        watch.lap("greedy_search")
+        ard = ard_weights(reduced.yy, patterns, qe, nn)
+        watch.lap("ard")
+        comps = [q0, (patterns * gs) @ patterns.T, (patterns * ard) @ patterns.T]
+        final = reml_sc(reduced.yy, comps, nn, q0)
     watch.lap("reml")
     patch_var = final.hyper[1] * gs + final.hyper[2] * ard
     cov_inv = _cov_inverse(final)

@@ -9,9 +9,28 @@ and returns float64 numpy arrays and trusts its inputs.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 
 _LOGDET_TOL = 1e-16
+
+
+@contextlib.contextmanager
+def small_matrix_blas() -> Iterator[None]:
+    """Run BLAS/LAPACK single-threaded inside the block (when ``threadpoolctl`` is present).
+
+    ReML works on matrices of a few hundred rows, where threads gain little and
+    cost a lot on a busy machine or inside parallel dask tasks.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def spm_inv(a: np.ndarray) -> np.ndarray:
@@ -57,9 +76,16 @@ def spm_logdet(c: np.ndarray) -> float:
     return float(np.sum(np.log(values)))
 
 
-def pinv_spm(j: np.ndarray) -> np.ndarray:
-    """SPM's pseudo-inverse ``spm_inv(JᵀJ)·Jᵀ`` (squares the condition number)."""
-    return spm_inv(j.T @ j) @ j.T
+def pinv_spm(j: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """SPM's pseudo-inverse applied to a vector, ``spm_inv(JᵀJ)·Jᵀ·g``.
+
+    Squares the condition number as SPM does (its numbers depend on it); the
+    regularised normal equations are solved rather than inverted.
+    """
+    normal = j.T @ j
+    norm = np.abs(normal).sum(axis=1).max() if normal.size else 0.0
+    tau = max(float(np.spacing(norm)) * normal.shape[0], np.exp(-32.0))
+    return np.linalg.solve(normal + tau * np.eye(normal.shape[0]), j.T @ g)
 
 
 def spm_dx(j: np.ndarray, g: np.ndarray, t: float) -> np.ndarray:
@@ -82,7 +108,7 @@ def spm_dx(j: np.ndarray, g: np.ndarray, t: float) -> np.ndarray:
     m = g.size
     tau = np.exp(t - spm_logdet(j) / m)
     if tau > np.exp(16.0):
-        return -pinv_spm(j) @ g
+        return -pinv_spm(j, g)
     aug = np.zeros((m + 1, m + 1))
     aug[1:, 0] = tau * g
     aug[1:, 1:] = tau * j

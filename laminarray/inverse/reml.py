@@ -204,7 +204,7 @@ def sparse_reml(
         curv = np.add.reduceat(
             np.add.reduceat(dd_eps * np.outer(scale, scale), starts, axis=0), starts, axis=1
         ) - prec * np.eye(active.size)
-        step = -pinv_spm(curv) @ grad / np.log(k + 2)
+        step = -pinv_spm(curv, grad) / np.log(k + 2)
         lam[active] += step
         df = float(grad @ step)
         if df < 1e-2 or k == max_iter:
