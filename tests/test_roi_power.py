@@ -13,6 +13,7 @@ from scipy.signal import hilbert
 import laminarray as lam
 from laminarray import LaminarrayError
 from laminarray._compute import compute
+from laminarray._projection import fused_projection, project_block
 from laminarray.power import roi_power, window_power, window_samples
 from laminarray.testing import raise_if_dask_computes
 
@@ -308,3 +309,36 @@ def test_staging_on_disk_matches_one_graph(tmp_path):
     single = roi_power(sensor, projector, WOI, BASE, stage_to_disk=False, **kwargs)
     xr.testing.assert_identical(staged, single)
     assert list(tmp_path.iterdir()) == []  # the temporary store is removed
+
+
+def _trial_sum_kernel(projector, features):
+    return project_block(projector, features).sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("per_trial_chunk", [False, True])
+def test_fused_projection_generic(per_trial_chunk):
+    """The shared block equals einsum, per trial or summed per trial chunk (lazily)."""
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((2, 10, 5))
+    y = rng.standard_normal((5, 7, 6))
+    proj = da.from_array(w, chunks=(2, 4, 5))
+    feats = da.from_array(y, chunks=(5, 7, 4))
+    kernel = _trial_sum_kernel if per_trial_chunk else project_block
+    with raise_if_dask_computes():
+        out = fused_projection(
+            proj, feats, kernel, (7,), dtype=np.float64, per_trial_chunk=per_trial_chunk
+        )
+    direct = np.einsum("lvc,ctk->lvtk", w, y)
+    if per_trial_chunk:
+        assert out.shape == (2, 10, 7, 2)
+        np.testing.assert_allclose(out.sum(-1).compute(), direct.sum(-1))
+    else:
+        assert out.chunks[1] == (4, 4, 2)
+        assert out.chunks[3] == (4, 2)
+        np.testing.assert_allclose(out.compute(), direct)
+
+
+def test_fused_projection_needs_single_channel_chunk():
+    proj = da.zeros((2, 10, 5), chunks=(2, 5, 2))
+    with pytest.raises(LaminarrayError, match="one chunk"):
+        fused_projection(proj, da.zeros((5, 7, 6)), project_block, (7,), dtype=float)
