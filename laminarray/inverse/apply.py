@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .._projection import align_channels, auto_chunk, project_block
 from .._validation import LaminarrayError, describe
 from ..schema import validate_projector, validate_sensor
 
@@ -61,7 +61,7 @@ def apply_inverse(
         projector = projector.sel(layer=[layers] if isinstance(layers, str) else list(layers))
     if vertices is not None:
         projector = projector.sel(vertex=np.atleast_1d(vertices))
-    data = _aligned_data(sensor, projector)
+    data = align_channels(sensor["data"], projector)
     units = str(projector.attrs["units"]).split("/")
     if len(units) == 2 and units[1] != data.attrs["units"]:
         raise LaminarrayError(
@@ -74,14 +74,16 @@ def apply_inverse(
     sensor_array = _as_dask(data.data).rechunk({0: -1, 1: -1})
     if not isinstance(data.data, da.Array):
         per_trial = n_channels * n_times * dtype.itemsize
-        sensor_array = sensor_array.rechunk({2: _chunk(n_trials, per_trial, BLOCK_BYTES / 2)})
+        sensor_array = sensor_array.rechunk({2: auto_chunk(n_trials, per_trial, BLOCK_BYTES / 2)})
     trial_chunk = max(sensor_array.chunks[2])
     per_vertex = n_layers * n_times * trial_chunk * dtype.itemsize
-    proj_array = _as_dask(projector.data).rechunk(
-        {0: -1, 1: _chunk(n_vertices, per_vertex, BLOCK_BYTES), 2: -1}
+    proj_array = (
+        _as_dask(projector.data)
+        .astype(dtype)
+        .rechunk({0: -1, 1: auto_chunk(n_vertices, per_vertex, BLOCK_BYTES), 2: -1})
     )
     out = da.blockwise(
-        _project_block,
+        project_block,
         "lvtk",
         proj_array,
         "lvc",
@@ -112,35 +114,9 @@ def apply_inverse(
     )
 
 
-def _aligned_data(sensor: xr.Dataset, projector: xr.DataArray) -> xr.DataArray:
-    wanted = np.asarray(projector["channel"].values).astype(str)
-    have = np.asarray(sensor["channel"].values).astype(str)
-    missing = np.setdiff1d(wanted, have)
-    if missing.size:
-        raise LaminarrayError(
-            f"the projector uses {missing.size} channels the sensor data lack: "
-            f"{missing[:10].tolist()}; was the inverse computed for other data?"
-        )
-    data = sensor["data"]
-    return data if np.array_equal(wanted, have) else data.sel(channel=wanted)
-
-
 def _as_dask(array: Any) -> da.Array:
     if isinstance(array, da.Array):
         return array
     if not isinstance(array, np.ndarray):
         raise LaminarrayError(f"expected a numpy or dask array, got {describe(array)}")
     return da.from_array(array, chunks=array.shape)
-
-
-def _chunk(total: int, bytes_per_item: float, budget: float) -> int:
-    size = max(1, min(total, int(budget // max(bytes_per_item, 1.0))))
-    return math.ceil(total / math.ceil(total / size))
-
-
-def _project_block(projector: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """One GEMM: ``(L·v, C) @ (C, T·k)`` reshaped to ``(L, v, T, k)``."""
-    n_layers, n_vertices, n_channels = projector.shape
-    weights = projector.reshape(-1, n_channels).astype(data.dtype, copy=False)
-    out = weights @ np.ascontiguousarray(data).reshape(n_channels, -1)
-    return out.reshape(n_layers, n_vertices, *data.shape[1:])

@@ -101,7 +101,7 @@ def compare_layers(
             ),
         },
         coords=coords,
-        attrs={**settings.to_dict(), "layer": None},
+        attrs=settings.to_dict(),
     )
 
 
