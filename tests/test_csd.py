@@ -156,3 +156,17 @@ def test_bad_arguments(kwargs, match):
 def test_needs_layer_dim():
     with pytest.raises(LaminarrayError, match="`layer` dim"):
         compute_csd(xr.DataArray(np.ones((3, 4)), dims=("x", "time")), 2.0, 600.0)
+
+
+def test_source_estimate_input_replaces_layer_depth():
+    """A source estimate's relative `depth (layer)` coordinate gives way to depth in mm."""
+    import laminarray as lam
+
+    src = lam.source_dataarray(
+        np.random.default_rng(5).random((11, 3, 20, 2)), np.arange(20) / 100
+    )
+    csd = compute_csd(src.mean("trial"), 3.0, 100.0, method="StandardCSD")
+    assert csd.dims == ("vertex", "depth", "time")
+    assert "layer" not in csd.coords
+    np.testing.assert_allclose(csd["depth"], np.linspace(0, 3.0, 11))
+    np.testing.assert_allclose(csd["relative_depth"], np.linspace(0, 1, 11))
