@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from laminarray import archive
+from laminarray import archive, open_study
 from laminarray.datasets import sample
-from laminarray.inverse import apply_inverse, invert_ebb
+from laminarray.inverse import invert_ebb
 
 SMALL = os.environ.get("LAMINARRAY_EXAMPLE_SMALL") == "1"  # the test suite's tiny version
 OUT = os.environ.get("LAMINARRAY_EXAMPLE_OUT")  # save figures in this directory when set
@@ -85,22 +85,23 @@ if OUT:
     fig.savefig(out("archive_evoked.png"), dpi=120, bbox_inches="tight")
 
 # %%
-# Sources of a few columns, reconstructed lazily from the stored inverse
-# (only the selected vertices and layers are ever computed), as a tidy table.
-# ``archive.open`` is laminarray's reader: the same lazy tree, with labels as
-# plain strings and a guard against missing chunks.
+# The study handle
+# ----------------
+# ``open_study`` reads metadata only; a subject's accessors restrict lazily
+# with the same keywords everywhere (``roi=``, ``layers=``, ``vertices=``,
+# ``time=``, ``trials=``). Sources are reconstructed from the stored inverse
+# (``apply_inverse``) for the selection only.
 
-lazy = archive.open(path)
+study = open_study(path)
+print(study.metadata.head())  # one row per trial: subject, session, trial, condition, bad
+subject_01 = study.subject("sub-01")
 vertex = subject.attrs["true_vertex"]
-source = apply_inverse(
-    lazy["sub-01/inverse/ebb"].to_dataset(),
-    lazy["sub-01/sensor"].to_dataset(),
-    vertices=[vertex],
-    layers=["pial", "white"],
-)
-# archive.open keeps even coordinates lazy: load the small one used for grouping
+source = subject_01.sources("ebb", vertices=[vertex], layers=["pial", "white"], time=(0.0, 0.1))
+print(source)
+
+# coordinates read from the archive are lazy too: load the small one used for grouping
 source = source.assign_coords(condition=source["condition"].compute())
-per_condition = source.sel(time=slice(0.0, 0.1)).groupby("condition").mean("trial").compute()
+per_condition = source.groupby("condition").mean("trial").compute()
 table = per_condition.rename("source").to_dataframe().reset_index()
 print(table[["layer", "vertex", "time", "condition", "source"]].head())
 print(table.groupby(["condition", "layer"])["source"].std())

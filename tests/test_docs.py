@@ -44,13 +44,6 @@ def test_user_guide_cites_only_existing_names():
     assert not missing, f"the user guide cites names that do not exist: {missing}"
 
 
-def test_every_page_is_in_the_table_of_contents():
-    toc = (DOCS / "contents.md").read_text()
-    pages = {p.stem for p in DOCS.glob("*.md")} - {"contents"}
-    listed = set(re.findall(r"^(\w+)$", toc, flags=re.MULTILINE))
-    assert pages <= listed, f"pages missing from docs/contents.md: {sorted(pages - listed)}"
-
-
 def test_no_extension_needs_the_network():
     conf = runpy.run_path(str(DOCS / "conf.py"))
     assert "sphinx.ext.intersphinx" not in conf["extensions"]
@@ -108,4 +101,6 @@ def test_docs_build(tmp_path):
     gallery = (html / "auto_examples" / "index.html").read_text()
     for example in (ROOT / "examples").glob("plot_*.py"):
         assert f"{example.stem}.html" in gallery, example.name
-    assert (html / "user_guide.html").exists()
+    for page in DOCS.glob("*.md"):  # every topic page is in the site (the toctree globs)
+        assert (html / f"{page.stem}.html").exists(), page.name
+    assert "isn't included in any toctree" not in reported
