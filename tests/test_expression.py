@@ -186,6 +186,25 @@ def test_layers_and_roi_select_sources(planted, planted_result):
     assert by_label.sizes["vertex"] == 1
 
 
+def test_trials_are_averaged_and_chunks_do_not_change_the_result(planted, planted_result):
+    sensor, projector, transform = planted
+    data = sensor["data"].values
+    noise = np.random.default_rng(11).standard_normal(data.shape)
+    repeated = lam.sensor_dataset(
+        np.concatenate([data + noise, data - noise], axis=2), sensor["channel"], sensor["time"]
+    )
+    assert repeated.sizes["trial"] == 2
+    es = _search(repeated, projector, transform, chunks=7)
+    xr.testing.assert_allclose(es, planted_result, atol=1e-4)
+
+
+def test_more_derangements_keep_the_planted_effect(planted):
+    es = _search(*planted, n_derangements=3, seed=4)
+    assert es.attrs["n_derangements"] == 3
+    best = es["log_p"].isel(es["log_p"].argmin(...))
+    assert (int(best["vertex"]), float(best["latency"])) == (VERTEX, pytest.approx(LATENCY))
+
+
 # --------------------------------------------------------------------------- laziness
 
 
