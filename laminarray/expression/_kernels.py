@@ -9,8 +9,9 @@ The correlation at latency ``k`` between transform split ``i`` (``L``
 samples, zero mean, unit norm) and source segment ``j`` is the Pearson
 correlation of the transform with the ``L`` source samples starting at
 ``lag[k]`` of the segment: a cross-correlation (computed with the FFT)
-divided by the norm of the mean-removed window (computed with cumulative
-sums).
+divided by the norm of the mean-removed window (window sums from a product
+with a 0/1 box matrix). ``j`` indexes the segments of a batch; ``partners``
+says which transform split each segment meets in each pairing.
 """
 
 from __future__ import annotations
