@@ -15,9 +15,11 @@ Printed:
     power, t-maps, ROI, laminar tests);
 (b) the GEMM floor measured in the same run: float32 numpy matmuls of the
     same total shape ``(225k x 274) @ (274 x 600·trials)`` (in blocks, into a
-    reused output buffer), and the ratio (a)/(b);
-(c) peak RSS of the process after our run (before the floor and the direct
-    approach allocate anything);
+    reused output buffer), measured just before and just after (a) and
+    averaged (the machine may be shared), and the ratio (a)/(b); CPU times
+    are printed too;
+(c) peak RSS of our process (the floor and the direct approach run in child
+    processes);
 (d) the straightforward approach a user would write: per chunk of sources,
     materialise the source time series with numpy (one matmul for all trials),
     Hilbert envelope / variance, window means; timed on ``--direct-fraction``
@@ -33,11 +35,13 @@ Run by hand (not collected by pytest), e.g.::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import tempfile
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import dask
 import dask.array as da
@@ -145,6 +149,32 @@ def main() -> None:
         _run(args, f"{tmp}/sensor.zarr")
 
 
+def _numpy_inputs(args: argparse.Namespace, store: str):
+    """The same projector (regenerated) and sensor data (read from the store) as numpy arrays."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = xr.open_zarr(store)["data"].values
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((args.layers, args.columns, args.channels), dtype=np.float32)
+    return weights.reshape(-1, args.channels), data
+
+
+def _floor_job(args: argparse.Namespace, store: str) -> tuple[float, float]:
+    weights, data = _numpy_inputs(args, store)
+    return _gemm_floor(weights, data, block=2048)
+
+
+def _direct_job(args: argparse.Namespace, store: str, times: np.ndarray) -> float:
+    weights, data = _numpy_inputs(args, store)
+    return _direct(weights, data, times, args.measure, 256, args.direct_fraction)
+
+
+def _in_child(function, *arguments):
+    """Run in a fresh process so that its memory does not count in our peak RSS."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *arguments).result()
+
+
 def _run(args: argparse.Namespace, store: str) -> None:
     sensor, projector, times = _inputs(args, store)
     n_sources = args.layers * args.columns
@@ -153,22 +183,26 @@ def _run(args: argparse.Namespace, store: str) -> None:
         f"sources, {args.channels} channels, {args.samples} samples, {args.trials} trials, "
         f"measure={args.measure}, woi={WOI} s, baseline={BASELINE} s"
     )
+    # the floor is measured just before and just after our run (in a child process) and
+    # averaged, so that a change of machine load during the run biases neither way
+    before = _in_child(_floor_job, args, store)
     ours, ours_cpu = _ours(sensor, projector, args)
     peak = _peak_mb()
     print(f"(a) laminarray roi_power (all layers): {ours:8.2f} s (CPU {ours_cpu:.1f} s)")
-    print(f"(c) peak RSS after our run: {peak:8.0f} MB")
-
-    weights = projector.values.reshape(n_sources, args.channels)
-    data = np.asarray(sensor["data"].data.compute())
-    floor, floor_cpu = _gemm_floor(weights, data, block=2048)
+    print(f"(c) peak RSS of our run (floor and direct run in child processes): {peak:.0f} MB")
+    after = _in_child(_floor_job, args, store)
+    floor, floor_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     print(
         f"(b) GEMM floor (float32 numpy matmul, same total shape): {floor:8.2f} s "
-        f"(CPU {floor_cpu:.1f} s)"
+        f"(CPU {floor_cpu:.1f} s; {before[0]:.1f} s before and {after[0]:.1f} s after our run)"
     )
     print(
         f"    ratio to the GEMM floor: {ours / floor:.2f} (CPU time ratio {ours_cpu / floor_cpu:.2f})"
     )
-    direct = _direct(weights, data, times, args.measure, 256, args.direct_fraction)
+    print(
+        f"(c) peak RSS of our run (the floor and direct runs are separate processes): {peak:.0f} MB"
+    )
+    direct = _in_child(_direct_job, args, store, times)
     print(
         f"(d) straightforward numpy (materialise per chunk of 256 sources; timed on "
         f"{args.direct_fraction:.0%} of the chunks, extrapolated): {direct:8.2f} s"
