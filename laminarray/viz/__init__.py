@@ -16,8 +16,10 @@ _LOCATIONS = {
     "plot_coregistration": "coregistration",
     "plot_csd": "csd",
     "plot_layer_comparison": "comparison",
+    "plot_roi_power": "power",
     "plot_sliding_window": "comparison",
     "plot_surface": "surface",
+    "significance_threshold": "expression",
     "to_hex": "colors",
 }
 
