@@ -202,7 +202,7 @@ def fit_msp(
         watch.lap("greedy_search")
         ard = ard_weights(reduced.yy, patterns, qe, nn)
         watch.lap("ard")
-        comps = [q0, (patterns * gs) @ patterns.T, (patterns * ard) @ patterns.T]
+        comps = [q0, weighted_gram(patterns, gs), weighted_gram(patterns, ard)]
         final = reml_sc(reduced.yy, comps, nn, q0)
     watch.lap("reml")
     patch_var = final.hyper[1] * gs + final.hyper[2] * ard

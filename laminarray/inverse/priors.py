@@ -75,20 +75,25 @@ def ebb_prior(lead: np.ndarray, smoothing: sp.csc_array, yy: np.ndarray) -> np.n
 
 
 def weighted_gram(lead: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``L·diag(w)·Lᵀ`` in column blocks.
+    """``L·diag(w)·Lᵀ`` for non-negative ``w``, in column blocks.
+
+    Each block is a symmetric rank-k update ``X·Xᵀ`` with ``X = L·diag(√w)``
+    (half the flops of a general product).
 
     Parameters
     ----------
     lead : ndarray, shape (n_modes, n_sources)
-    weights : ndarray, shape (n_sources,)
+    weights : ndarray, shape (n_sources,), >= 0
 
     Returns
     -------
     ndarray, shape (n_modes, n_modes)
     """
+    root = np.sqrt(weights)
     out = np.zeros((lead.shape[0], lead.shape[0]))
     for cols in column_blocks(lead.shape[1]):
-        out += (lead[:, cols] * weights[cols]) @ lead[:, cols].T
+        scaled = lead[:, cols] * root[cols]
+        out += scaled @ scaled.T
     return out
 
 
