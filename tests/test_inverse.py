@@ -361,3 +361,22 @@ def test_true_layer_wins_on_the_sample():
         )
         wins += str(res.layer.values[int(np.argmax(res.free_energy.values))]) == layer
     assert wins >= 9
+
+
+def test_settings_round_trip_and_archive(sensor, gain, qg, tmp_path):
+    import json
+
+    from laminarray.inverse import InversionSettings
+
+    full = InversionSettings(method="MSP", woi=(-np.inf, 0.25), priors=(3, 4), n_spatial_modes=7)
+    assert InversionSettings.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    inv = invert_msp(sensor, gain, smoothing=qg, priors=[45], layer="pial", woi=(-0.1, 0.2))
+    json.dumps(inv.attrs)  # every setting is JSON-serialisable
+    lam.archive.save(inv, tmp_path / "study", "sub-01/inverse/msp")
+    back = lam.archive.open(tmp_path / "study")["sub-01/inverse/msp"].to_dataset().compute()
+    xr.testing.assert_allclose(back.projector, inv.projector)
+    assert float(back.free_energy) == float(inv.free_energy)
+    assert InversionSettings.from_dict(back.attrs) == InversionSettings.from_dict(inv.attrs)
+    # a stored inverse applies like a fresh one
+    src = apply_inverse(back, sensor, vertices=[45])
+    np.testing.assert_allclose(src.values, apply_inverse(inv, sensor, vertices=[45]).values)
