@@ -54,7 +54,8 @@ def test_data_to_rgb_bins_to_upper_edge_and_nan_transparent():
 
 def test_color_map_and_hex():
     rgb, _ = viz.color_map(np.array([-1.0, 0.0, 1.0]), "RdBu_r", -1.0, 1.0, n_bins=2)
-    assert rgb.dtype.kind == "i" and rgb.shape == (3, 3)
+    assert rgb.dtype.kind == "i"
+    assert rgb.shape == (3, 3)
     hexes = viz.to_hex(rgb)
     assert all(h.startswith("#") and len(h) == 7 for h in hexes)
     assert hexes[0] == f"#{rgb[0, 0]:02x}{rgb[0, 1]:02x}{rgb[0, 2]:02x}"
@@ -122,13 +123,17 @@ def test_plot_layer_comparison_marks_winner():
     assert heights == pytest.approx([-6.0, 0.0, -3.0])
     assert "0.500" in ax.get_title()
     assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()
+    (star,) = [line for line in ax.lines if line.get_gid() == "winner"]
+    assert star.get_xdata()[0] == 1
+    no_cv = result.assign(cv_error=energy * np.nan)
+    assert len(viz.plot_layer_comparison(no_cv).figure.axes) == 1  # no empty twin axis
 
 
 def test_plot_sliding_window_difference_line():
     energy = xr.DataArray(
         np.array([[1.0, 5.0, 2.0], [0.0, 1.0, 4.0]]),
         dims=("layer", "window"),
-        coords={"layer": ["pial", "white"], "window_center": ("window", [0.0, 0.1, 0.2])},
+        coords={"layer": ["pial", "white"], "window_centre": ("window", [0.0, 0.1, 0.2])},
     )
     fig = viz.plot_sliding_window(energy)
     assert isinstance(fig, Figure)
@@ -137,6 +142,8 @@ def test_plot_sliding_window_difference_line():
     np.testing.assert_allclose(line.get_xdata(), [0.0, 0.1, 0.2])
     with pytest.raises(lam.LaminarrayError, match="not in the result"):
         viz.plot_sliding_window(energy, deep="0.500")
+    with pytest.raises(lam.LaminarrayError, match="window_centre"):
+        viz.plot_sliding_window(energy.drop_vars("window_centre"))
 
 
 def test_plot_surface_draws_every_face_with_values():

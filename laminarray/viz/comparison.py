@@ -14,7 +14,7 @@ from .._validation import LaminarrayError
 from ._common import finish, get_axes
 
 SIGNIFICANT_DF = 3.0
-"""|ΔF| above which one model is conventionally called better (~20:1 odds)."""
+"""Free-energy difference above which one model is conventionally called better (~20:1 odds)."""
 
 
 def _free_energy(result: xr.Dataset | xr.DataArray, dims: tuple[str, ...]) -> xr.DataArray:
@@ -57,12 +57,17 @@ def plot_layer_comparison(
     fig, ax = get_axes(ax, figsize=(6, 3.5))
     colours = ["tab:red" if i == best else "tab:gray" for i in range(values.size)]
     ax.bar(np.arange(values.size), relative, color=colours)
+    ax.plot(best, 0.0, marker="*", markersize=14, color="tab:red", linestyle="none", gid="winner")
     ax.axhline(-SIGNIFICANT_DF, color="k", linestyle=":", linewidth=0.8)
     ax.set_xticks(np.arange(values.size), layers, rotation=45)
     ax.set_xlabel("layer (superficial → deep)")
     ax.set_ylabel("free energy relative to best")
     ax.set_title(f"winning layer: {layers[best]}")
-    if isinstance(result, xr.Dataset) and "cv_error" in result:
+    if (
+        isinstance(result, xr.Dataset)
+        and "cv_error" in result
+        and np.isfinite(result["cv_error"]).any()
+    ):
         twin = ax.twinx()
         twin.plot(np.arange(values.size), result["cv_error"].values, "o-", color="tab:blue")
         twin.set_ylabel("cross-validation error", color="tab:blue")
@@ -84,11 +89,12 @@ def plot_sliding_window(
     ----------
     result : xarray.Dataset or DataArray
         ``free_energy (layer, window)``, with a window-centre coordinate on
-        ``window`` in seconds (``window_center``, ``time`` or ``window``).
+        ``window`` in seconds (``window_centre``, as
+        :func:`laminarray.inverse.sliding_window` returns, or ``time``).
     superficial, deep : str
         The two layers whose difference is plotted (default pial - white).
     threshold : float
-        |ΔF| significance threshold drawn as dashed lines (default 3).
+        Significance threshold on the absolute difference, drawn as dashed lines (default 3).
     save_to : path, optional
 
     Returns
@@ -99,12 +105,14 @@ def plot_sliding_window(
     """
     energy = _free_energy(result, ("layer", "window")).transpose("layer", "window")
     centre = next(
-        (energy.coords[c] for c in ("window_center", "time", "window") if c in energy.coords),
-        None,
+        (energy.coords[c] for c in ("window_centre", "time") if c in energy.coords), None
     )
-    times = np.asarray(
-        centre.values if centre is not None else np.arange(energy.sizes["window"]), float
-    )
+    if centre is None:
+        raise LaminarrayError(
+            "`result` needs a `window_centre (window)` coordinate in seconds, as "
+            "laminarray.inverse.sliding_window returns"
+        )
+    times = np.asarray(centre.values, dtype=np.float64)
     values = np.asarray(energy.values, dtype=np.float64)
     layers = [str(v) for v in energy["layer"].values]
     for name in (superficial, deep):
