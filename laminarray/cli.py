@@ -71,7 +71,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    ctx = run_demo(args.out)
+    ctx = run_demo(args.out, small=args.small)
     print()
     print(describe_tree(archive.open(ctx.archive)))
     print()
@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_verify)
     demo = commands.add_parser("demo", help="build a synthetic subject and write an archive")
     demo.add_argument("--out", default=None, help="output directory (default: a temp dir)")
+    demo.add_argument(
+        "--small",
+        action="store_true",
+        help="a quick run on a small cortex (300 columns, 20 trials)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 

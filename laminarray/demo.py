@@ -14,10 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import archive
 from .datasets.synthetic import synthetic_cortex
+from .forward import helmet_array, lead_field_rms_diff, sphere_gain
+from .inverse import compare_layers, invert_ebb
+from .run import demo_step
+from .simulate import current_density
 
 SUBJECT = "sub-01"
+TRUE_LAYER = "pial"
 
 
 @dataclasses.dataclass
@@ -36,11 +43,17 @@ class DemoContext:
         Objects produced by the steps, by name (``"mesh"``, ...).
     log : callable
         Prints one line of progress.
+    n_vertices : int
+        Columns of the synthetic cortex.
+    n_trials : int
+        Simulated trials.
     """
 
     out: Path
     archive: Path
     subject: str = SUBJECT
+    n_vertices: int = 2000
+    n_trials: int = 40
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
     log: Callable[[str], None] = print
 
@@ -51,7 +64,7 @@ class DemoContext:
 
 def build_anatomy(ctx: DemoContext) -> None:
     """Build the synthetic folded two-hemisphere cortex (11 layers) with its scalp."""
-    params = {"n_vertices": 2000, "n_layers": 11, "seed": 0}
+    params = {"n_vertices": ctx.n_vertices, "n_layers": 11, "seed": 0}
     ctx.data["mesh"] = mesh = synthetic_cortex(**params)
     ctx.data["mesh_parameters"] = params
     thickness = mesh["thickness"].values
@@ -76,14 +89,134 @@ def write_anatomy(ctx: DemoContext) -> None:
     ctx.log(f"wrote /{ctx.group('mesh')} to {ctx.archive}")
 
 
+def compute_forward(ctx: DemoContext) -> None:
+    """A 274-channel helmet around the head and the spherical-model gain (``/<subject>/forward``)."""
+    mesh = ctx.data["mesh"]
+    ctx.data["sensors"] = sensors = helmet_array(274, head=mesh)
+    ctx.data["gain"] = gain = sphere_gain(mesh, sensors).compute()
+    archive.save(
+        gain.to_dataset(),
+        ctx.archive,
+        ctx.group("forward"),
+        provenance={
+            "function": "laminarray.forward.sphere_gain",
+            "parameters": {"n_channels": 274},
+        },
+    )
+    ctx.log(f"computed the spherical gain {dict(gain.sizes)} -> /{ctx.group('forward')}")
+
+
+def simulate_data(ctx: DemoContext) -> None:
+    """Simulate a 20 Hz burst on one column of the true layer at -10 dB SNR (``/<subject>/sensor``)."""
+    gain, mesh = ctx.data["gain"], ctx.data["mesh"]
+    vertex = int(lead_field_rms_diff(gain).argmax("vertex"))
+    times = np.arange(-0.2, 0.5, 1 / 600)
+    active = times > 0
+    signal = np.sin(2 * np.pi * 20 * times[active]) * np.hanning(active.sum())
+    sim = current_density(
+        gain,
+        mesh,
+        vertex,
+        TRUE_LAYER,
+        signal,
+        10.0,
+        5.0,
+        -10.0,
+        times,
+        n_trials=ctx.n_trials,
+        seed=0,
+        woi=(0.0, 1.0),
+    )
+    ctx.data["sensor"] = sensor = sim.compute()
+    ctx.data["true_vertex"] = vertex
+    archive.save(sensor, ctx.archive, ctx.group("sensor"))
+    ctx.log(
+        f"simulated {sensor.sizes['trial']} trials at -10 dB from vertex {vertex} of layer "
+        f"{TRUE_LAYER!r} -> /{ctx.group('sensor')}"
+    )
+
+
+def invert(ctx: DemoContext) -> None:
+    """EBB inversion over all layers at once (``/<subject>/inverse/ebb``)."""
+    inverse = invert_ebb(ctx.data["sensor"], ctx.data["gain"], ctx.data["mesh"])
+    archive.save(inverse, ctx.archive, ctx.group("inverse/ebb"))
+    ctx.log(
+        f"EBB inversion of {inverse.sizes['layer'] * inverse.sizes['vertex']} sources: "
+        f"F = {float(inverse['free_energy']):.1f} -> /{ctx.group('inverse/ebb')}"
+    )
+
+
+def compare(ctx: DemoContext) -> None:
+    """Invert each layer separately and compare free energies (``results/layer_comparison``)."""
+    result = compare_layers(ctx.data["sensor"], ctx.data["gain"], ctx.data["mesh"], method="EBB")
+    ctx.data["layer_comparison"] = result
+    archive.save(result, ctx.archive, ctx.group("results/layer_comparison"))
+    energy = result["free_energy"]
+    winner = str(energy["layer"].values[int(energy.argmax("layer"))])
+    margin = float(energy.sel(layer="pial") - energy.sel(layer="white"))
+    ctx.log(
+        f"layer comparison: {winner!r} wins (true layer {TRUE_LAYER!r}); "
+        f"F(pial) - F(white) = {margin:.1f}"
+    )
+
+
+def analyse(ctx: DemoContext) -> None:
+    """ROI power (pial vs white) and the CSD of the winning column (``results/``)."""
+    results = demo_step(ctx.archive, ctx.subject)
+    ctx.data.update(results)
+    power = results["roi_power"]
+    ctx.log(
+        f"ROI power: {int(power['roi'].sum())} ROI columns, laminar t = "
+        f"{float(power['t']):.2f} (p = {float(power['p']):.3g}); CSD of the winning column "
+        f"-> /{ctx.group('results/roi_power')}, /{ctx.group('results/csd')}"
+    )
+
+
+def write_report(ctx: DemoContext) -> None:
+    """PNG figures next to the archive: CSD, layer comparison, pial t-map, ROI power."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import plot_csd, plot_layer_comparison, plot_roi_power, plot_surface
+
+    mesh, power = ctx.data["mesh"], ctx.data["roi_power"]
+    paths = {n: ctx.out / f"{n}.png" for n in ("csd", "layer_comparison", "t_map", "roi_power")}
+    plot_csd(ctx.data["csd"]["csd"].compute(), save_to=paths["csd"])
+    plot_layer_comparison(ctx.data["layer_comparison"], save_to=paths["layer_comparison"])
+    plot_surface(
+        mesh,
+        power["t_map"].assign_attrs(units="t"),
+        layer="pial",
+        view=["lateral", "dorsal"],
+        save_to=paths["t_map"],
+    )
+    plot_roi_power(power, mesh, view=["lateral", "dorsal"], save_to=paths["roi_power"])
+    plt.close("all")
+    ctx.data["figures"] = list(paths.values())
+    ctx.log("report figures: " + ", ".join(str(p) for p in paths.values()))
+
+
 #: the demo pipeline, in order
-STEPS: list[Callable[[DemoContext], None]] = [build_anatomy, write_anatomy]
+STEPS: list[Callable[[DemoContext], None]] = [
+    build_anatomy,
+    write_anatomy,
+    compute_forward,
+    simulate_data,
+    invert,
+    compare,
+    analyse,
+    write_report,
+]
 
 
 def run_demo(
     out: str | Path | None = None,
     steps: Sequence[Callable[[DemoContext], None]] | None = None,
     log: Callable[[str], None] = print,
+    *,
+    small: bool = False,
 ) -> DemoContext:
     """Run the demo pipeline.
 
@@ -95,6 +228,8 @@ def run_demo(
         Steps to run (default :data:`STEPS`).
     log : callable
         Progress printer.
+    small : bool
+        A quick run (300 columns, 20 trials) for tests; default 2000 columns, 40 trials.
 
     Returns
     -------
@@ -104,6 +239,8 @@ def run_demo(
     directory = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="laminarray-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=directory, archive=directory / "demo.zarr", log=log)
+    if small:
+        ctx.n_vertices, ctx.n_trials = 300, 20
     for step in STEPS if steps is None else steps:
         step(ctx)
     return ctx

@@ -39,6 +39,7 @@ from . import archive
 from ._validation import LaminarrayError
 from .csd import compute_csd
 from .power import roi_power
+from .power._window import inversion_samples
 from .study import Subject, open_study
 
 __all__ = [
@@ -125,10 +126,8 @@ def _column_signal(sensor: xr.Dataset, inverse: xr.Dataset, vertex: int) -> xr.D
     """Trial-averaged source time series of one column on every layer, ``(layer, time)``."""
     projector = inverse["projector"].sel(vertex=vertex)
     evoked = sensor["data"].sel(channel=projector["channel"].values).mean("trial")
-    if "temporal_projector" in inverse:
-        modes = inverse["temporal_projector"]
-        (mode_dim,) = (d for d in modes.dims if d != "time")
-        basis = modes.transpose("time", mode_dim).values
+    evoked, basis = inversion_samples(evoked, inverse.get("temporal_projector"))
+    if basis is not None:
         evoked = evoked.copy(data=(evoked.values @ basis) @ basis.T)
     column = projector.dot(evoked, dim="channel")
     return column.assign_attrs(units="nAm", long_name="trial-averaged source signal").compute()

@@ -23,7 +23,7 @@ def _run(*args, check_rc=0):
 @pytest.fixture(scope="module")
 def demo_archive(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    proc = _run("demo", "--out", str(out))
+    proc = _run("demo", "--small", "--out", str(out))
     assert "built synthetic cortex" in proc.stdout
     assert "/sub-01/mesh" in proc.stdout
     return out / "demo.zarr"

@@ -82,18 +82,57 @@ def _projector_and_temporal(inverse: Any) -> tuple[xr.DataArray, xr.DataArray | 
     return schema.validate_projector(projector), temporal
 
 
-def _temporal_matrix(temporal: xr.DataArray | None, sensor: xr.DataArray) -> np.ndarray | None:
-    """The temporal modes ``S (time, mode)`` checked against the sensor time axis."""
+def inversion_samples(
+    data: xr.DataArray, temporal: xr.DataArray | None
+) -> tuple[xr.DataArray, np.ndarray | None]:
+    """Restrict sensor data to the samples an inversion's temporal projector covers.
+
+    SPM maps the inversion window to whole milliseconds (spm_inversion.md §1.3),
+    so an inversion of a whole epoch may cover one sample fewer than the data;
+    laMEG reconstructs sources only on the covered samples, and so do we.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Sensor data with a ``time`` dim (s).
+    temporal : xarray.DataArray or None
+        ``temporal_projector (time, temporal_mode)`` of an inverse dataset.
+
+    Returns
+    -------
+    data : xarray.DataArray
+        ``data`` at the projector's samples (unchanged without a projector).
+    modes : ndarray, shape (n_times, n_modes), or None
+        The temporal modes ``S``.
+    """
     if temporal is None:
-        return None
+        return data, None
     (mode_dim,) = (d for d in temporal.dims if d != "time")
-    n_times = sensor.sizes["time"]
-    if temporal.sizes["time"] != n_times:
+    modes = np.asarray(temporal.transpose("time", mode_dim).values, dtype=np.float64)
+    if "time" not in temporal.coords:
+        if temporal.sizes["time"] != data.sizes["time"]:
+            raise SchemaError(
+                f"the inverse's temporal_projector covers {temporal.sizes['time']} samples but "
+                f"the sensor data have {data.sizes['time']} and it has no `time` coordinate to "
+                "align them; use the sensor data the inverse was computed from"
+            )
+        return data, modes
+    times = np.asarray(data["time"].values, dtype=np.float64)
+    wanted = np.asarray(temporal["time"].values, dtype=np.float64)
+    positions = np.clip(np.searchsorted(times, wanted), 0, times.size - 1)
+    closer = np.abs(times[np.maximum(positions - 1, 0)] - wanted) < np.abs(
+        times[positions] - wanted
+    )
+    positions = np.where(closer, positions - 1, positions)
+    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
+    if not np.allclose(times[positions], wanted, rtol=0, atol=1e-3 * step):
         raise SchemaError(
-            f"the inverse's temporal_projector covers {temporal.sizes['time']} samples but the "
-            f"sensor data have {n_times}; use the sensor data the inverse was computed from"
+            f"the inverse's temporal_projector covers {wanted.size} samples from {wanted[0]:.4g} "
+            f"to {wanted[-1]:.4g} s that are not samples of the sensor data ({times.size} samples "
+            f"from {times[0]:.4g} to {times[-1]:.4g} s); use the sensor data the inverse was "
+            "computed from"
         )
-    return np.asarray(temporal.transpose("time", mode_dim).values, dtype=np.float64)
+    return data.isel(time=positions), modes
 
 
 def _layer_names(projector: xr.DataArray, layers: Any) -> list[str]:
@@ -189,11 +228,10 @@ def window_power(
         if vertices is None
         else _positions(projector.indexes["vertex"], vertices, "vertex")
     )
-    data = align_channels(sensor["data"], projector)
+    data, temporal_matrix = inversion_samples(align_channels(sensor["data"], projector), temporal)
     times = data["time"].values
     windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
     sizes = tuple(stop - start for start, stop in windows)
-    temporal_matrix = _temporal_matrix(temporal, data)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize
     n_layers, n_vertices, n_channels = (

@@ -1,0 +1,51 @@
+"""ROI power and the demo's CSD use only the samples an inversion's temporal projector covers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import laminarray as lam
+from laminarray.power import roi_power
+from laminarray.power._window import inversion_samples
+
+
+def _objects(n_times=60, n_channels=6, n_vertices=8, n_trials=10):
+    rng = np.random.default_rng(3)
+    channels = [f"c{i}" for i in range(n_channels)]
+    times = -0.1 + np.arange(n_times) / 300
+    sensor = lam.sensor_dataset(
+        rng.standard_normal((n_channels, n_times, n_trials)), channels, times
+    )
+    projector = lam.projector_dataarray(rng.standard_normal((2, n_vertices, n_channels)), channels)
+    # SPM's whole-millisecond window drops the last sample (spm_inversion.md §1.3).
+    covered = times[:-1]
+    modes, _ = np.linalg.qr(rng.standard_normal((covered.size, 3)))
+    temporal = xr.DataArray(modes, dims=("time", "temporal_mode"), coords={"time": covered})
+    inverse = xr.Dataset({"projector": projector, "temporal_projector": temporal})
+    return sensor, inverse
+
+
+def test_inversion_samples_restricts_to_projector_times():
+    sensor, inverse = _objects()
+    data, modes = inversion_samples(sensor["data"], inverse["temporal_projector"])
+    np.testing.assert_array_equal(data["time"].values, sensor["time"].values[:-1])
+    assert modes.shape == (sensor.sizes["time"] - 1, 3)
+    shifted = inverse["temporal_projector"].assign_coords(time=inverse["time"].values + 0.5 / 300)
+    with pytest.raises(lam.SchemaError, match="not samples of the sensor data"):
+        inversion_samples(sensor["data"], shifted)
+
+
+def test_roi_power_with_a_shorter_inversion_window_equals_the_restricted_data():
+    sensor, inverse = _objects()
+    kwargs = {
+        "woi": (0.0, 0.1),
+        "baseline": (-0.1, 0.0),
+        "measure": "variance",
+        "perc_thresh": 50.0,
+    }
+    result = roi_power(sensor, inverse, **kwargs)
+    restricted = roi_power(sensor.isel(time=slice(None, -1)), inverse, **kwargs)
+    xr.testing.assert_allclose(result["t_map"], restricted["t_map"])
+    assert np.isfinite(float(result["t"]))
