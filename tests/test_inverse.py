@@ -245,6 +245,9 @@ def test_compare_layers_picks_the_simulated_layer(sensor, gain, qg, golden):
     assert float(res.free_energy[0] - res.free_energy[1]) == pytest.approx(68.648, abs=0.01)
     with pytest.raises(LaminarrayError, match="n_spatial_modes"):
         compare_layers(sensor, gain, smoothing=qg, n_spatial_modes="auto")
+    msp = compare_layers(sensor, gain, method="MSP", smoothing=qg, n_patches=100)
+    expected = [golden["spm_F_Ypial_MSP_pial_all"], golden["spm_F_Ypial_MSP_white_all"]]
+    np.testing.assert_allclose(msp.free_energy, expected, rtol=0, atol=0.1)
 
 
 def test_cross_validation(sensor, gain, qg):
