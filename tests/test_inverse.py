@@ -23,8 +23,8 @@ from laminarray.inverse import (
     sliding_window,
     sliding_windows,
 )
-from laminarray.inverse._kernels import fit_ebb
-from laminarray.inverse.modes import reduce_window
+from laminarray.inverse._kernels import fit_ebb, fit_msp
+from laminarray.inverse.modes import reduce_window, spatial_modes
 from laminarray.testing import raise_if_dask_computes
 
 CHANNELS = [f"MEG{i:03d}" for i in range(48)]
@@ -216,6 +216,34 @@ def test_apply_inverse_is_lazy_and_equals_projector_times_data(sensor, gain, qg,
     )
     np.testing.assert_allclose(src.values[0], expected, rtol=1e-10)
     lam.validate_source(src)
+
+
+def test_msp_data_scaling_and_integer_modes(small_problem):
+    lead, smooth, times, data = small_problem
+    patches = np.arange(0, 30, 3)
+    fits = []
+    for scale in (1.0, 10.0):
+        reduced = reduce_window(
+            scale * data,
+            np.eye(12),
+            np.arange(times.size),
+            times,
+            foi=(0, 256),
+            n_temp_modes=3,
+            hann=False,
+        )
+        fits.append(fit_msp(lead, smooth, np.eye(12), reduced, patches))
+    shift = fits[0].reduced.n_samples * 12 * np.log(10.0)
+    assert fits[1].free_energy == pytest.approx(fits[0].free_energy - shift, rel=1e-5)
+    np.testing.assert_allclose(
+        fits[1].projector,
+        fits[0].projector,
+        rtol=1e-4,
+        atol=1e-5 * np.abs(fits[0].projector).max(),
+    )
+    assert spatial_modes(lead, 5).shape == (5, 12)
+    with pytest.raises(LaminarrayError, match="n_spatial_modes"):
+        spatial_modes(lead[:, :3], 5)
 
 
 def test_apply_inverse_keeps_float32_and_chunks(sensor, gain, qg):

@@ -46,6 +46,11 @@ def spatial_modes(gain: np.ndarray, n_modes: str | int) -> np.ndarray:
     if n_modes == "auto":
         return spm_svd(gram, AUTO_SPATIAL_THRESHOLD)[0].T
     vecs = spm_svd(gram, PREP_SPATIAL_THRESHOLD)[0]
+    if vecs.shape[1] < n_modes:
+        raise LaminarrayError(
+            f"`n_spatial_modes` = {n_modes} exceeds the {vecs.shape[1]} spatial modes the gain "
+            "supports (rank of L·Lᵀ); use 'auto' or fewer modes"
+        )
     return vecs[:, : int(n_modes)].T
 
 
