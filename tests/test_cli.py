@@ -42,7 +42,7 @@ def test_info_and_verify(demo_archive):
     info = _run("info", str(demo_archive)).stdout
     assert "/sub-01/mesh" in info
     assert "vertices" in info
-    assert "(layer: 11, vertex: 2000, xyz: 3)" in info
+    assert "(layer: 11, vertex: 300, xyz: 3)" in info
     assert "units mm" in info
     assert "OK" in _run("verify", str(demo_archive)).stdout
 

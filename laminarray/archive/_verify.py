@@ -136,7 +136,7 @@ def _check_chunks(
         report.n_chunks += 1
         key = "/".join(["c", *map(str, index)]) if index else "c"
         try:
-            block = array.get_block_selection(index) if index else array[...]
+            block = np.asarray(array.get_block_selection(index) if index else array[...])
         except Exception as exc:
             bad.append(f"{key} ({type(exc).__name__}: {exc})")
             continue
