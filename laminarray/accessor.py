@@ -66,6 +66,8 @@ class DatasetAccessor(_LaminarAccessor):
     sliding_window = _delegate("inverse.sliding_window")
     roi_power = _delegate("power.roi_power")
     gridsearch = _delegate("expression.gridsearch")
+    # inverse datasets: ``inverse.lam.apply_inverse(sensor)``
+    apply_inverse = _delegate("inverse.apply_inverse")
     # results
     plot_layer_comparison = _delegate("viz.plot_layer_comparison")
     plot_sliding_window = _delegate("viz.plot_sliding_window")
