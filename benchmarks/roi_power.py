@@ -199,9 +199,6 @@ def _run(args: argparse.Namespace, store: str) -> None:
     print(
         f"    ratio to the GEMM floor: {ours / floor:.2f} (CPU time ratio {ours_cpu / floor_cpu:.2f})"
     )
-    print(
-        f"(c) peak RSS of our run (the floor and direct runs are separate processes): {peak:.0f} MB"
-    )
     direct = _in_child(_direct_job, args, store, times)
     print(
         f"(d) straightforward numpy (materialise per chunk of 256 sources; timed on "
