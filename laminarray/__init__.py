@@ -63,12 +63,18 @@ __all__ = [
 
 _SUBMODULES = (
     "archive",
+    "config",
     "csd",
     "datasets",
+    "demo",
+    "export",
     "expression",
     "forward",
     "inverse",
     "io",
+    "power",
+    "rois",
+    "run",
     "schema",
     "simulate",
     "stats",
@@ -77,10 +83,13 @@ _SUBMODULES = (
     "testing",
     "viz",
 )
+_FUNCTIONS = {"roi_power": "power", "compute_csd": "csd", "apply_inverse": "inverse"}
 
 
 def __getattr__(name: str) -> Any:
     """Import subpackages lazily: ``laminarray.surf`` works after ``import laminarray``."""
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,3 +63,29 @@ def test_errors_are_one_line_and_exit_1(tmp_path):
     proc = _run("info", str(tmp_path / "missing.zarr"), check_rc=1)
     assert "laminarray info: error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_run_writes_results_and_reports_the_laminar_test(demo_archive, tmp_path):
+    copy = tmp_path / "copy.zarr"
+    subprocess.run(["cp", "-r", str(demo_archive), str(copy)], check=True)
+    proc = _run(
+        "run",
+        str(copy),
+        "--woi",
+        "0.1",
+        "0.3",
+        "--baseline",
+        "-0.2",
+        "0",
+        "--layers",
+        "all",
+        "--csd",
+        "StandardCSD",
+        "--no-progress",
+    )
+    assert "sub-01:" in proc.stdout
+    assert "white t=" in proc.stdout
+    result = xr.open_datatree(copy, engine="zarr")["sub-01/results/roi_power"]
+    assert result["t"].dims == ("layer",)
+    assert result.attrs["woi"] == [0.1, 0.3]
+    assert "OK" in _run("verify", str(copy)).stdout
