@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from . import accessor as _accessor  # noqa: F401  (registers the .lam accessor)
+from ._lazy import lazy_attributes
 from ._validation import ArchiveError, LaminarrayError, MissingDependencyError, SchemaError
 from ._version import __version__
 from .config import get_data_path
@@ -85,11 +86,11 @@ _SUBMODULES = (
 )
 _FUNCTIONS = {"roi_power": "power", "compute_csd": "csd", "apply_inverse": "inverse"}
 
+_attributes = lazy_attributes(__name__, _FUNCTIONS)
+
 
 def __getattr__(name: str) -> Any:
     """Import subpackages lazily: ``laminarray.surf`` works after ``import laminarray``."""
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name in _FUNCTIONS:
-        return getattr(importlib.import_module(f"{__name__}.{_FUNCTIONS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _attributes(name)

@@ -6,8 +6,7 @@ Names are imported lazily from their modules so that optional dependencies
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LOCATIONS = {
     "synthetic_cortex": "synthetic",
@@ -17,9 +16,4 @@ _LOCATIONS = {
 
 __all__ = sorted(_LOCATIONS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LOCATIONS:
-        module = importlib.import_module(f"{__name__}.{_LOCATIONS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LOCATIONS)
