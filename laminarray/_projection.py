@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import string
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -113,21 +114,24 @@ def fused_projection(
     letters = iter(string.ascii_lowercase[4:])
     feature_ind = "".join(next(letters) for _ in range(features.ndim - 2))
     extra_ind = "".join(next(letters) for _ in extra_shape)
-    out = da.blockwise(
-        kernel,
-        "lv" + extra_ind + "k",
-        projector,
-        "lvc",
-        features,
-        "d" + feature_ind + "k",
-        new_axes=dict(zip(extra_ind, extra_shape, strict=True)),
-        adjust_chunks={"k": 1} if per_trial_chunk else None,
-        dtype=dtype,
-        concatenate=True,
-        name=f"{name}-{da.core.tokenize(projector, features, kernel, extra_shape, kernel_kwargs)}",
-        meta=np.empty((0,) * (3 + len(extra_shape)), dtype=dtype),
-        **kernel_kwargs,
-    )
+    with warnings.catch_warnings():
+        # every (vertex chunk, trial chunk) pair is one task by design
+        warnings.simplefilter("ignore", da.PerformanceWarning)
+        out = da.blockwise(
+            kernel,
+            "lv" + extra_ind + "k",
+            projector,
+            "lvc",
+            features,
+            "d" + feature_ind + "k",
+            new_axes=dict(zip(extra_ind, extra_shape, strict=True)),
+            adjust_chunks={"k": 1} if per_trial_chunk else None,
+            dtype=dtype,
+            concatenate=True,
+            name=f"{name}-{da.core.tokenize(projector, features, kernel, extra_shape, kernel_kwargs)}",
+            meta=np.empty((0,) * (3 + len(extra_shape)), dtype=dtype),
+            **kernel_kwargs,
+        )
     return out
 
 
