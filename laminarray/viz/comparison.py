@@ -58,6 +58,8 @@ def plot_layer_comparison(
     colours = ["tab:red" if i == best else "tab:gray" for i in range(values.size)]
     ax.bar(np.arange(values.size), relative, color=colours)
     ax.plot(best, 0.0, marker="*", markersize=14, color="tab:red", linestyle="none", gid="winner")
+    span = float(np.nanmax(-relative)) or 1.0
+    ax.set_ylim(top=0.08 * span)  # room for the winner's marker above 0
     ax.axhline(-SIGNIFICANT_DF, color="k", linestyle=":", linewidth=0.8)
     ax.set_xticks(np.arange(values.size), layers, rotation=45)
     ax.set_xlabel("layer (superficial → deep)")
