@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import dask.array as da
 import numpy as np
@@ -15,13 +16,17 @@ __all__ = ["stage_trials"]
 
 
 def stage_trials(
-    arrays: dict[str, xr.DataArray], directory: str, *, progress: bool = False
+    arrays: dict[str, xr.DataArray],
+    directory: str,
+    *,
+    progress: bool = False,
+    chunks_per_pass: int | None = None,
 ) -> dict[str, xr.DataArray]:
     """Compute lazy arrays one trial chunk at a time into Zarr arrays, return lazy readers.
 
-    Each trial chunk is a separate computation (all vertex chunks of that
-    trial chunk, then the next), so only one trial chunk's sensor features
-    and blocks are in memory at a time; the results go to uncompressed Zarr
+    A few trial chunks at a time are one computation (all vertex chunks of
+    those trial chunks, then the next few), so that only their sensor
+    features and blocks are in memory; the results go to uncompressed Zarr
     arrays under ``directory`` with the dask chunking of the inputs.
 
     Parameters
@@ -32,13 +37,18 @@ def stage_trials(
         An existing directory (e.g. a temporary one) for the Zarr arrays. On
         a multi-machine cluster it must be visible to every worker.
     progress : bool
-        Show a progress bar for each trial chunk.
+        Show a progress bar for each pass.
+    chunks_per_pass : int, optional
+        Trial chunks computed together (default: the number of CPUs, at most
+        4, so that their sensor features are computed in parallel).
 
     Returns
     -------
     dict of str to xarray.DataArray
         The same arrays, backed by lazy Zarr reads with the same chunks.
     """
+    if chunks_per_pass is None:
+        chunks_per_pass = min(4, os.cpu_count() or 1)
     first = next(iter(arrays.values()))
     axis = first.get_axis_num("trial")
     targets = {
@@ -51,7 +61,9 @@ def stage_trials(
         )
         for name, array in arrays.items()
     }
-    bounds = np.cumsum((0, *first.data.chunks[axis]))
+    bounds = np.cumsum((0, *first.data.chunks[axis]))[::chunks_per_pass]
+    if bounds[-1] != first.sizes["trial"]:
+        bounds = np.append(bounds, first.sizes["trial"])
     for start, stop in itertools.pairwise(bounds):
         region = tuple(
             slice(int(start), int(stop)) if i == axis else slice(None) for i in range(first.ndim)
