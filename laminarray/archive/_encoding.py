@@ -15,11 +15,13 @@ corrupted chunk fails to decode instead of returning wrong numbers.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dask.array as da
+import numcodecs.blosc
 import numpy as np
 import xarray as xr
 from zarr.abc.codec import BytesBytesCodec
@@ -149,3 +151,21 @@ def prepare(
 def is_lazy(ds: xr.Dataset) -> bool:
     """True if any variable of ``ds`` is dask-backed."""
     return any(isinstance(v.data, da.Array) for v in ds.variables.values())
+
+
+@contextlib.contextmanager
+def chunk_parallel_codecs() -> Iterator[None]:
+    """Let Blosc compress concurrent chunks in parallel while the block runs.
+
+    Zarr encodes the chunks of a write concurrently in its thread pool, but
+    numcodecs, in the main process, sends every Blosc call through one global
+    Blosc context guarded by a lock, so chunks wait for each other. Inside the
+    block each call compresses on its own thread with its own context
+    (releasing the GIL); the setting is restored afterwards.
+    """
+    previous = numcodecs.blosc.use_threads
+    numcodecs.blosc.use_threads = False
+    try:
+        yield
+    finally:
+        numcodecs.blosc.use_threads = previous

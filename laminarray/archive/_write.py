@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
+import dask
+import dask.array as da
+import dask.base
+import dask.threaded
 import numpy as np
 import xarray as xr
 
@@ -16,6 +21,7 @@ from .._validation import ArchiveError, SchemaError, check_option, describe
 from . import _encoding, _kinds, _layout, _provenance
 
 _ZARR_WARNINGS = ".*not recognized as a component"
+STORE_BYTES_IN_FLIGHT = 48 * 2**20
 
 
 def save(
@@ -164,7 +170,7 @@ def append(
         try:
             shutil.copytree(target, stage, copy_function=os.link)
             (stage / _layout.MARKER).unlink()
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _encoding.chunk_parallel_codecs():
                 warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
                 new.to_zarr(
                     str(stage),
@@ -220,14 +226,39 @@ def _write_group(
     ds: xr.Dataset, path: Path, chunks: Mapping[str, int] | None, compressor: Any
 ) -> None:
     prepared, encoding = _encoding.prepare(ds, chunks, compressor)
-    prepared.to_zarr(
-        str(path),
-        mode="w-",
-        zarr_format=3,
-        consolidated=False,
-        encoding=encoding,
-        write_empty_chunks=True,
+    with _encoding.chunk_parallel_codecs():
+        prepared.to_zarr(
+            str(path),
+            mode="w-",
+            zarr_format=3,
+            consolidated=False,
+            encoding=encoding,
+            write_empty_chunks=True,
+            chunkmanager_store_kwargs=_store_options(prepared, encoding),
+        )
+
+
+def _store_options(ds: xr.Dataset, encoding: Mapping[Hashable, Mapping[str, Any]]) -> dict:
+    """Worker count for dask's threaded scheduler: chunk writes in flight beyond the cores.
+
+    A store task spends much of its time waiting (for its chunk's disk reads,
+    then for Zarr to compress, checksum and write it on other threads), so
+    with one task per core the cores idle. Extra tasks (up to two per core)
+    run while the chunks in flight stay within ``STORE_BYTES_IN_FLIGHT``
+    (each in-flight chunk is held about three times: read, compressed,
+    checksummed), never fewer tasks than cores. Other schedulers, and an
+    explicit ``num_workers`` in the dask config, are left alone.
+    """
+    lazy = [n for n, v in ds.variables.items() if isinstance(v.data, da.Array)]
+    if not lazy or dask.config.get("num_workers", None) is not None:
+        return {}
+    if dask.base.get_scheduler() not in (None, dask.threaded.get):
+        return {}
+    largest = max(
+        ds[n].dtype.itemsize * math.prod(encoding[n]["chunks"]) for n in lazy if n in encoding
     )
+    cores = os.cpu_count() or 1
+    return {"num_workers": max(cores, min(2 * cores, STORE_BYTES_IN_FLIGHT // max(largest, 1)))}
 
 
 def _keep_subgroups(target: Path, stage: Path) -> None:
