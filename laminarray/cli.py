@@ -21,6 +21,7 @@ import xarray as xr
 from . import archive
 from ._validation import LaminarrayError
 from ._version import __version__
+from .run import add_arguments, command
 
 
 def describe_tree(tree: xr.DataTree) -> str:
@@ -80,38 +81,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .run import run_analysis
-
-    options = {
-        "subjects": args.subject,
-        "inverse": args.inverse,
-        "woi": args.woi,
-        "baseline": args.baseline,
-        "measure": args.measure,
-        "change": args.change,
-        "perc_thresh": args.perc_thresh,
-        "roi_mode": args.roi_mode,
-        "layers": (args.layers[0] if args.layers == ["all"] else args.layers),
-        "csd_method": args.csd,
-        "progress": not args.no_progress,
-    }
-    results = run_analysis(args.archive, args.config, **options)
-    for subject, groups in results.items():
-        power = groups["roi_power"]
-        tests = power[["t", "p"]].compute()
-        if tests["t"].ndim:  # a depth profile: each layer against the reference
-            laminar = ", ".join(
-                f"{layer} t={t:.2f}"
-                for layer, t in zip(tests["layer"].values, tests["t"].values, strict=True)
-            )
-        else:
-            laminar = f"t = {float(tests['t']):.3f}, p = {float(tests['p']):.3g}"
-        written = ", ".join(f"/{subject}/results/{name}" for name in groups)
-        print(f"{subject}: {int(power['roi'].sum())} ROI columns; {laminar}; wrote {written}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``laminarray`` command."""
     parser = argparse.ArgumentParser(
@@ -140,20 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROI power and the CSD of the winning column on an archive (results/ groups)",
         description="Options override the --config TOML file (keys as in laminarray.run).",
     )
-    run.add_argument("archive")
-    run.add_argument("--config", default=None, help="TOML file of analysis options")
-    run.add_argument("--subject", action="append", help="subject to analyse (repeatable)")
-    run.add_argument("--inverse", help="inverse group name (default: the only one)")
-    run.add_argument("--woi", type=float, nargs=2, metavar=("T0", "T1"), help="s, [t0, t1)")
-    run.add_argument("--baseline", type=float, nargs=2, metavar=("T0", "T1"), help="s, [t0, t1)")
-    run.add_argument("--measure", choices=["envelope", "variance"])
-    run.add_argument("--change", choices=["difference", "relative"])
-    run.add_argument("--perc-thresh", type=float, help="ROI percentile threshold (0-100)")
-    run.add_argument("--roi-mode", choices=["threshold", "restrict_threshold", "direct"])
-    run.add_argument("--layers", nargs="+", help="layer names, or 'all' for a depth profile")
-    run.add_argument("--csd", choices=["KCSD1D", "StandardCSD", "none"], help="CSD method")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.set_defaults(run=_run)
+    add_arguments(run)
+    run.set_defaults(run=command)
     return parser
 
 

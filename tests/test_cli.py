@@ -79,12 +79,12 @@ def test_run_writes_results_and_reports_the_laminar_test(demo_archive, tmp_path)
         "0",
         "--layers",
         "all",
-        "--csd",
+        "--csd-method",
         "StandardCSD",
         "--no-progress",
     )
     assert "sub-01:" in proc.stdout
-    assert "white t=" in proc.stdout
+    assert "white=" in proc.stdout
     result = xr.open_datatree(copy, engine="zarr")["sub-01/results/roi_power"]
     assert result["t"].dims == ("layer",)
     assert result.attrs["woi"] == [0.1, 0.3]
