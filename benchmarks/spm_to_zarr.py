@@ -27,6 +27,8 @@ import laminarray as la
 from laminarray.archive import save
 from laminarray.io import read_spm, write_spm
 
+#: archive compressor to measure (BENCH_COMPRESSOR=none|lz4|zstd; default the archive default)
+COMPRESSOR = os.environ.get("BENCH_COMPRESSOR", "lz4")
 CHUNK_BYTES = 16 * 2**20
 
 
@@ -92,7 +94,13 @@ def main() -> None:
         ds = read_spm(mat, chunk_bytes=CHUNK_BYTES)
         trials_per_chunk = ds["data"].data.chunks[2][0]
         with dask.config.set(scheduler="threads"):
-            save(ds, folder / "study.zarr", "sub-01/sensor", chunks={"trial": trials_per_chunk})
+            save(
+                ds,
+                folder / "study.zarr",
+                "sub-01/sensor",
+                chunks={"trial": trials_per_chunk},
+                compressor=COMPRESSOR,
+            )
         convert_s = time.perf_counter() - start
         convert_cpu = time.process_time() - cpu_start
 

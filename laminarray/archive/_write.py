@@ -21,7 +21,7 @@ from .._validation import ArchiveError, SchemaError, check_option, describe
 from . import _encoding, _kinds, _layout, _provenance
 
 _ZARR_WARNINGS = ".*not recognized as a component"
-STORE_BYTES_IN_FLIGHT = 48 * 2**20
+STORE_BYTES_IN_FLIGHT = 32 * 2**20
 
 
 def save(
