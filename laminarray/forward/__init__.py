@@ -47,4 +47,3 @@ __all__ = [
     "scalp_surface",
     "sphere_gain",
 ]
-

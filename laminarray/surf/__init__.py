@@ -64,4 +64,3 @@ __all__ = [
     "to_laminae",
     "vertex_normals",
 ]
-
