@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +172,19 @@ def append(
         try:
             shutil.copytree(target, stage, copy_function=os.link)
             (stage / _layout.MARKER).unlink()
-            with warnings.catch_warnings(), _encoding.chunk_parallel_codecs():
+            largest = max(
+                (
+                    v.dtype.itemsize * math.prod(map(max, v.chunks))
+                    for v in new.variables.values()
+                    if v.chunks
+                ),
+                default=0,
+            )
+            with (
+                warnings.catch_warnings(),
+                _encoding.chunk_parallel_codecs(),
+                _store_pool(new, largest) as store_kwargs,
+            ):
                 warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
                 new.to_zarr(
                     str(stage),
@@ -180,6 +194,7 @@ def append(
                     zarr_format=3,
                     write_empty_chunks=True,
                     align_chunks=_encoding.is_lazy(new),
+                    chunkmanager_store_kwargs=store_kwargs,
                 )
             _record_append(stage, dim, new.sizes[dim])
             _layout.write_manifest(stage)
@@ -226,7 +241,15 @@ def _write_group(
     ds: xr.Dataset, path: Path, chunks: Mapping[str, int] | None, compressor: Any
 ) -> None:
     prepared, encoding = _encoding.prepare(ds, chunks, compressor)
-    with _encoding.chunk_parallel_codecs():
+    largest = max(
+        (
+            ds[n].dtype.itemsize * math.prod(e["chunks"])
+            for n, e in encoding.items()
+            if "chunks" in e
+        ),
+        default=0,
+    )
+    with _encoding.chunk_parallel_codecs(), _store_pool(prepared, largest) as store_kwargs:
         prepared.to_zarr(
             str(path),
             mode="w-",
@@ -234,31 +257,44 @@ def _write_group(
             consolidated=False,
             encoding=encoding,
             write_empty_chunks=True,
-            chunkmanager_store_kwargs=_store_options(prepared, encoding),
+            chunkmanager_store_kwargs=store_kwargs,
         )
 
 
-def _store_options(ds: xr.Dataset, encoding: Mapping[Hashable, Mapping[str, Any]]) -> dict:
-    """Worker count for dask's threaded scheduler: chunk writes in flight beyond the cores.
+@contextlib.contextmanager
+def _store_pool(ds: xr.Dataset, chunk_bytes: int) -> Iterator[dict[str, Any]]:
+    """Dask store options with a thread pool of our own, waited for on exit.
 
-    A store task spends much of its time waiting (for its chunk's disk reads,
-    then for Zarr to compress, checksum and write it on other threads), so
-    with one task per core the cores idle. Extra tasks (up to two per core)
-    run while the chunks in flight stay within ``STORE_BYTES_IN_FLIGHT``
-    (each in-flight chunk is held about three times: read, compressed,
-    checksummed), never fewer tasks than cores. Other schedulers, and an
-    explicit ``num_workers`` in the dask config, are left alone.
+    Leaving the context waits for chunk writes still in flight when another
+    task failed, so the caller's cleanup of the staging directory cannot race
+    with late writes. A store task spends much of its time waiting (for its
+    chunk's disk reads, then for Zarr to compress, checksum and write it on
+    other threads), so with one task per core the cores idle: extra tasks (up
+    to two per core) run while the chunks in flight stay within
+    ``STORE_BYTES_IN_FLIGHT``. An explicit ``num_workers`` in the dask config
+    is used as given; other schedulers than dask's threaded one, and eager
+    data, are left alone (empty options).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The data about to be stored.
+    chunk_bytes : int
+        Size of the largest storage chunk, bytes.
     """
-    lazy = [n for n, v in ds.variables.items() if isinstance(v.data, da.Array)]
-    if not lazy or dask.config.get("num_workers", None) is not None:
-        return {}
-    if dask.base.get_scheduler() not in (None, dask.threaded.get):
-        return {}
-    largest = max(
-        ds[n].dtype.itemsize * math.prod(encoding[n]["chunks"]) for n in lazy if n in encoding
-    )
+    lazy = any(isinstance(v.data, da.Array) for v in ds.variables.values())
+    if not lazy or dask.base.get_scheduler() not in (None, dask.threaded.get):
+        yield {}
+        return
+    configured = dask.config.get("num_workers", None)
     cores = os.cpu_count() or 1
-    return {"num_workers": max(cores, min(2 * cores, STORE_BYTES_IN_FLIGHT // max(largest, 1)))}
+    n_workers = (
+        int(configured)
+        if configured is not None
+        else max(cores, min(2 * cores, STORE_BYTES_IN_FLIGHT // max(chunk_bytes, 1)))
+    )
+    with ThreadPoolExecutor(n_workers, "laminarray-store") as pool:
+        yield {"pool": pool, "num_workers": n_workers}
 
 
 def _keep_subgroups(target: Path, stage: Path) -> None:
