@@ -28,6 +28,7 @@ import numpy as np
 import xarray as xr
 
 from ._validation import SchemaError
+from .schema._vocabulary import as_str
 
 __all__ = ["align_channels", "auto_chunk", "fused_projection", "project_block"]
 
@@ -153,8 +154,8 @@ def align_channels(sensor: xr.DataArray, projector: xr.DataArray) -> xr.DataArra
     SchemaError
         If the projector uses channels the sensor data do not have.
     """
-    wanted = np.asarray(projector["channel"].values).astype(str)
-    have = np.asarray(sensor["channel"].values).astype(str)
+    wanted = as_str(projector["channel"].values)
+    have = as_str(sensor["channel"].values)
     missing = np.setdiff1d(wanted, have)
     if missing.size:
         raise SchemaError(

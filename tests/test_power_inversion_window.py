@@ -49,3 +49,14 @@ def test_roi_power_with_a_shorter_inversion_window_equals_the_restricted_data():
     restricted = roi_power(sensor.isel(time=slice(None, -1)), inverse, **kwargs)
     xr.testing.assert_allclose(result["t_map"], restricted["t_map"])
     assert np.isfinite(float(result["t"]))
+
+
+def test_channels_read_back_as_numpy_strings_align():
+    """Plain xarray.open_datatree gives numpy StringDType labels; projection must accept them."""
+    from laminarray._projection import align_channels
+
+    sensor, inverse = _objects()
+    labels = np.array(sensor["channel"].values.tolist()[::-1], dtype=np.dtypes.StringDType())
+    data = sensor["data"].isel(channel=slice(None, None, -1)).assign_coords(channel=labels)
+    aligned = align_channels(data, inverse["projector"])
+    np.testing.assert_array_equal(aligned.values, sensor["data"].values)

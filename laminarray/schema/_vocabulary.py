@@ -102,7 +102,7 @@ def _vertex_coords(n_vertices: int, vertices: Any, hemi: Any) -> dict[str, Any]:
 
 def _hemi_labels(hemi: Any, n_vertices: int) -> np.ndarray:
     labels = np.full(n_vertices, hemi) if isinstance(hemi, str) else np.asarray(hemi)
-    labels = _as_str(labels)
+    labels = as_str(labels)
     if labels.shape != (n_vertices,):
         raise SchemaError(f"`hemi` must have shape ({n_vertices},), got {labels.shape}")
     unknown = set(np.unique(labels)) - {"lh", "rh"}
@@ -111,7 +111,7 @@ def _hemi_labels(hemi: Any, n_vertices: int) -> np.ndarray:
     return labels
 
 
-def _as_str(values: Any) -> np.ndarray:
+def as_str(values: Any) -> np.ndarray:
     """Fixed-width unicode copy of labels, also from numpy's variable-width ``StringDType``
     (what Zarr 3 string arrays read back as), which cannot be cast to ``str`` directly."""
     values = np.asarray(values)
@@ -149,14 +149,14 @@ def _as_array(data: Any, name: str, ndim: int | tuple[int, ...]) -> Any:
 
 
 def _channel_coords(channels: Any, n_channels: int, ch_types: Any, bad: Any) -> dict[str, Any]:
-    labels = _as_str(channels)
+    labels = as_str(channels)
     if labels.shape != (n_channels,):
         raise SchemaError(
             f"`channels` must have one label per channel: expected {n_channels}, got {labels.size}"
         )
     _check_unique(labels, "channels")
     types = np.full(n_channels, ch_types) if isinstance(ch_types, str) else np.asarray(ch_types)
-    types = _as_str(types)
+    types = as_str(types)
     if types.shape != (n_channels,):
         raise SchemaError(f"`ch_types` must have shape ({n_channels},), got {types.shape}")
     flags = np.zeros(n_channels, bool) if bad is None else np.asarray(bad, dtype=bool)
@@ -195,11 +195,11 @@ def _trial_coords(trials: Any, n_trials: int, conditions: Any) -> dict[str, Any]
     coords: dict[str, Any] = {"trial": index}
     if conditions is not None:
         labels = (
-            np.full(n_trials, conditions) if isinstance(conditions, str) else _as_str(conditions)
+            np.full(n_trials, conditions) if isinstance(conditions, str) else as_str(conditions)
         )
         if labels.shape != (n_trials,):
             raise SchemaError(f"`conditions` must have shape ({n_trials},), got {labels.shape}")
-        coords["condition"] = ("trial", _as_str(labels))
+        coords["condition"] = ("trial", as_str(labels))
     return coords
 
 

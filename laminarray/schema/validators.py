@@ -18,8 +18,8 @@ from ._vocabulary import (
     SENSOR_DIMS,
     SENSOR_UNITS,
     SOURCE_DIMS,
-    _as_str,
     _check_increasing,
+    as_str,
 )
 
 
@@ -173,7 +173,7 @@ def validate_sensor(ds: xr.Dataset, *, check_finite: bool = False) -> xr.Dataset
     data = _validate_array(ds["data"], SENSOR_DIMS, "sensor data", check_finite)
     units = data.attrs["units"]
     if "ch_type" in ds.coords:
-        kinds = set(np.unique(_as_str(ds.coords["ch_type"].values)).tolist())
+        kinds = set(np.unique(as_str(ds.coords["ch_type"].values)).tolist())
         for kind in kinds & set(SENSOR_UNITS):
             if len(kinds) == 1 and units not in SENSOR_UNITS[kind]:
                 raise SchemaError(
@@ -340,7 +340,7 @@ def check_consistent(
                     f"{name} and mesh disagree on the number of {dim}s: "
                     f"{name} has {n_obj}, mesh has {n_mesh}"
                 )
-        if not np.array_equal(_as_str(obj["layer"].values), _as_str(mesh["layer"].values)):
+        if not np.array_equal(as_str(obj["layer"].values), as_str(mesh["layer"].values)):
             raise SchemaError(
                 f"{name} and mesh layers differ: {obj['layer'].values.tolist()} vs "
                 f"{mesh['layer'].values.tolist()}"
@@ -355,8 +355,8 @@ def check_consistent(
 
 
 def _check_same_channels(sensor: xr.Dataset, other: xr.DataArray, name: str) -> None:
-    a = set(_as_str(sensor["channel"].values).tolist())
-    b = set(_as_str(other["channel"].values).tolist())
+    a = set(as_str(sensor["channel"].values).tolist())
+    b = set(as_str(other["channel"].values).tolist())
     if a != b:
         only_sensor = sorted(a - b)[:10]
         only_other = sorted(b - a)[:10]
