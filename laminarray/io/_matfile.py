@@ -93,7 +93,7 @@ class MatFile:
         self.format = "v5"
         try:
             raw = scipy.io.loadmat(
-                self.path, squeeze_me=False, struct_as_record=True, charsas_strings=True
+                self.path, squeeze_me=False, struct_as_record=True, chars_as_strings=True
             )
         except Exception as exc:  # scipy raises many types on corrupt files
             raise FileFormatError(f"cannot decode MATLAB v5 file {self.path}: {exc}") from exc
