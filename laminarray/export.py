@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from ._validation import LaminarrayError, validate_type
+from .schema._vocabulary import as_str
 
 
 def to_gifti(
@@ -76,7 +77,7 @@ def to_dataframe(
             parcels = [k for k, v in sets.items() if "label_index" in v]
             raise LaminarrayError(f"unknown parcellation {roi_set!r}; available: {parcels}")
         ds = sets[roi_set]
-        labels = np.append(ds["label"].values.astype(str), "")
+        labels = np.append(as_str(ds["label"].values), "")
         per_vertex = pd.Series(labels[ds["label_index"].values], index=ds["vertex"].values)
         frame["roi"] = per_vertex.reindex(frame["vertex"].values).fillna("").values
     return frame

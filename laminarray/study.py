@@ -39,6 +39,7 @@ import xarray as xr
 from . import rois as _rois
 from ._validation import ArchiveError, LaminarrayError
 from .config import get_max_memory
+from .schema._vocabulary import as_str
 
 
 class MemoryBudgetError(LaminarrayError, MemoryError):
@@ -357,4 +358,4 @@ def _select_conditions(ds: xr.Dataset, conditions: str | Sequence[str]) -> xr.Da
     unknown = sorted(set(wanted) - set(present))
     if unknown:
         raise LaminarrayError(f"unknown conditions {unknown}; available: {present}")
-    return ds.isel(trial=np.isin(ds["condition"].values.astype(str), wanted))
+    return ds.isel(trial=np.isin(as_str(ds["condition"].values), wanted))

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from .._validation import LaminarrayError, SchemaError, describe
+from ..schema._vocabulary import as_str
 
 __all__ = [
     "best_transforms",
@@ -81,7 +82,7 @@ def expression_set(
     if values.ndim != len(dims):
         raise LaminarrayError(f"`log_p` must have dims {dims}, got {describe(values)}")
     if channels is not None:
-        coords: dict[str, Any] = {"channel": np.asarray(channels).astype(str)}
+        coords: dict[str, Any] = {"channel": as_str(channels)}
     else:
         template = schema.projector_dataarray(
             np.zeros((values.shape[1], values.shape[2], 1)),
@@ -92,7 +93,7 @@ def expression_set(
             hemi=hemi,
         )
         coords = {k: v.variable for k, v in template.coords.items() if k != "channel"}
-    coords["transform"] = np.asarray(transforms).astype(str)
+    coords["transform"] = as_str(transforms)
     coords["latency"] = ("latency", np.asarray(latencies, dtype=np.float64), dict(LATENCY_ATTRS))
     ds = xr.Dataset(
         {"log_p": (dims, values, dict(LOG_P_ATTRS))}, coords=coords, attrs=dict(attrs or {})

@@ -38,6 +38,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, describe
 from ..schema import gain_dataarray, validate_gain
+from ..schema._vocabulary import as_str
 from .sphere import sphere_gain
 
 __all__ = ["leadfield", "save_leadfield_npz"]
@@ -134,7 +135,7 @@ def save_leadfield_npz(gain: xr.DataArray, path: str | os.PathLike) -> Path:
     values = np.asarray(gain.values).reshape((n_ch, n_l * n_v, *gain.shape[3:]))
     extra = {}
     if "hemi" in gain.coords:
-        extra["hemi"] = gain["hemi"].values.astype(str)
+        extra["hemi"] = as_str(gain["hemi"].values)
     if all(f"source_{a}" in gain.coords for a in "xyz"):
         extra["positions"] = np.stack(
             [gain[f"source_{a}"].values.reshape(-1) for a in "xyz"], axis=-1
@@ -143,8 +144,8 @@ def save_leadfield_npz(gain: xr.DataArray, path: str | os.PathLike) -> Path:
     np.savez(
         path,
         leadfield=values,
-        channels=gain["channel"].values.astype(str),
-        layers=gain["layer"].values.astype(str),
+        channels=as_str(gain["channel"].values),
+        layers=as_str(gain["layer"].values),
         depth=gain["depth"].values,
         vertices=gain["vertex"].values,
         units=np.array(gain.attrs["units"]),

@@ -33,6 +33,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, check_positive, describe
 from ..schema import XYZ
+from ..schema._vocabulary import as_str
 
 __all__ = [
     "head_fiducials",
@@ -93,7 +94,7 @@ def make_sensors(
     n_channels = pos.shape[0]
     if labels is None:
         labels = [f"MEG{i + 1:03d}" for i in range(n_channels)]
-    names = np.asarray(labels).astype(str)
+    names = as_str(labels)
     if names.shape != (n_channels,) or np.unique(names).size != n_channels:
         raise LaminarrayError(
             f"`labels` must be {n_channels} unique channel names; got {describe(labels)}"

@@ -13,6 +13,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, describe
 from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
+from ..schema._vocabulary import as_str
 from .modes import window_samples
 
 
@@ -93,8 +94,8 @@ def prepare(
         sensor = sensor.isel(channel=np.flatnonzero(~np.asarray(sensor["bad"].values, bool)))
     if sensor.sizes["channel"] == 0:
         raise LaminarrayError("sensor data have no good channels (every `bad` flag is set)")
-    channels = np.asarray(sensor["channel"].values).astype(str)
-    gain_channels = np.asarray(gain["channel"].values).astype(str)
+    channels = as_str(sensor["channel"].values)
+    gain_channels = as_str(gain["channel"].values)
     if not np.array_equal(gain_channels, channels) and set(channels) <= set(gain_channels):
         gain = gain.sel(channel=channels)
     check_consistent(sensor=sensor, gain=gain)

@@ -13,6 +13,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, import_optional, validate_type
 from ..schema import XYZ, gain_dataarray, sensor_dataset, validate_sensor, validate_source
+from ..schema._vocabulary import as_str
 
 __all__ = ["forward_to_gain", "from_mne", "source_to_stc", "to_mne_epochs", "to_mne_evoked"]
 
@@ -298,11 +299,7 @@ def source_to_stc(
     numbers = np.asarray(
         sel["mne_vertno"].values if "mne_vertno" in sel.coords else sel["vertex"].values
     )
-    hemi = (
-        np.asarray(sel["hemi"].values).astype(str)
-        if "hemi" in sel.coords
-        else np.full(numbers.size, "lh")
-    )
+    hemi = as_str(sel["hemi"].values) if "hemi" in sel.coords else np.full(numbers.size, "lh")
     values = np.asarray(sel.transpose("vertex", "time").values, dtype=np.float64) * _NANO
     vertices, rows = [], []
     for h in ("lh", "rh"):

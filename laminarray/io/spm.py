@@ -18,6 +18,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, validate_type
 from ..schema import XYZ, sensor_dataset, validate_sensor
+from ..schema._vocabulary import as_str
 from ._dat import lazy_dat, write_dat
 from ._matwrite import StructArray, write_mat
 from ._spm_header import SPMHeader, open_spm, read_fiducials, read_header, read_sensors
@@ -357,7 +358,7 @@ def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
             "unit": "mm",
         }
     if "sensor_position" in ds or "coil_weights" in ds:
-        types = np.asarray(ds["ch_type"].values).astype(str)
+        types = as_str(ds["ch_type"].values)
         meg = np.array(["MEG" in t.upper() for t in types])
         labels = [str(x) for x in ds["channel"].values[meg]]
         sens: dict[str, Any] = {

@@ -38,6 +38,7 @@ from ..schema import (
     validate_gain,
     validate_mesh,
 )
+from ..schema._vocabulary import as_str
 from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
 
@@ -165,7 +166,7 @@ def current_density(
     positions = mesh["vertices"].values[layer_idx, vertex_idx]
     truth = {
         "source_vertex": ("source", mesh["vertex"].values[vertex_idx]),
-        "source_layer": ("source", mesh["layer"].values[layer_idx].astype(str)),
+        "source_layer": ("source", as_str(mesh["layer"].values[layer_idx])),
         "source_patch_size": ("source", fwhm, {"units": "mm", "long_name": "patch FWHM"}),
     }
     return _simulate(
@@ -524,7 +525,7 @@ def _vertex_positions(mesh: xr.Dataset, vertices: Any) -> np.ndarray:
 
 
 def _layer_positions(mesh: xr.Dataset, layers: Any, n_src: int) -> np.ndarray:
-    names = list(mesh["layer"].values.astype(str))
+    names = list(as_str(mesh["layer"].values))
     items = [layers] if isinstance(layers, str | int | np.integer) else list(layers)
     if len(items) == 1:
         items = items * n_src

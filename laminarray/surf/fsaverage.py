@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 from .._validation import LaminarrayError, describe
 from ..schema import validate_mesh
+from ..schema._vocabulary import as_str
 from ._checks import as_vertices
 from .io import HEMIS, read_surface
 
@@ -84,7 +85,7 @@ def _column_spheres(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Native sphere position and hemisphere of every mesh column."""
     hemis = (
-        mesh["hemi"].values.astype(str)
+        as_str(mesh["hemi"].values)
         if "hemi" in mesh.coords
         else np.full(mesh.sizes["vertex"], next(iter(native)) if len(native) == 1 else "")
     )
@@ -214,7 +215,7 @@ def sample_fsaverage(values: Mapping[str, Any], index: xr.DataArray) -> xr.DataA
         The values with ``fsaverage_vertex`` replaced by the mesh's ``vertex``
         (last dim), with ``hemi``.
     """
-    hemis = index["hemi"].values.astype(str)
+    hemis = as_str(index["hemi"].values)
     pieces = []
     for hemi in np.unique(hemis):
         if hemi not in values:

@@ -33,6 +33,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, describe, validate_type
 from ..schema import validate_mesh
+from ..schema._vocabulary import as_str
 
 __all__ = [
     "LAMINAE",
@@ -438,8 +439,8 @@ def to_laminae(data: xr.DataArray, weights: xr.DataArray) -> xr.DataArray:
             "`weights` must have dims ('vertex', 'lamina', 'layer') or ('lamina', 'layer'); "
             f"got {describe(weights)}"
         )
-    data_layers = np.asarray(data["layer"].values).astype(str)
-    weight_layers = np.asarray(weights["layer"].values).astype(str)
+    data_layers = as_str(data["layer"].values)
+    weight_layers = as_str(weights["layer"].values)
     if data_layers.tolist() != weight_layers.tolist():
         raise LaminarrayError(
             f"`data` layers {data_layers.tolist()} must equal the weights' layers "
