@@ -63,7 +63,7 @@ def save(
         Storage chunk length per dim (``-1`` = whole), overriding the rule
         (only ``trial`` and ``vertex`` split, chunks of ~64 MiB).
     compressor : {"lz4", "zstd", "none"}, None or zarr codec
-        Default Blosc-LZ4 with byte shuffle. A crc32c checksum is always added.
+        Default Blosc-LZ4 with bit shuffle. A crc32c checksum is always added.
     provenance : dict, optional
         ``function``, ``parameters`` and ``inputs`` (file paths, hashed) that
         produced the data; stored with the versions in the ``provenance`` attr.
