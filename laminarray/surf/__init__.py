@@ -9,7 +9,7 @@ every layer. See docs/surfaces.md.
 
 from __future__ import annotations
 
-from .build import build_laminar_mesh, interpolate_layers
+from .build import SPACINGS, build_laminar_mesh, equivolumetric_depths, interpolate_layers
 from .downsample import downsample_mesh, interpolate
 from .fsaverage import fsaverage_to_native, native_to_fsaverage, sample_fsaverage, sphere_nearest
 from .geodesic import geodesic_distances
@@ -29,6 +29,7 @@ from .laminae import (
     read_bigbrain_boundaries,
     to_laminae,
 )
+from .medial import medial_wall_mask, remove_medial_wall
 from .orientation import ORIENTATION_METHODS, dipole_orientations
 from .smoothing import FWHM_TO_SIGMA, smoothing_matrix, smoothing_operator
 from .topology import adjacency, vertex_normals
@@ -37,6 +38,7 @@ __all__ = [
     "FWHM_TO_SIGMA",
     "LAMINAE",
     "ORIENTATION_METHODS",
+    "SPACINGS",
     "adjacency",
     "anatomical_score",
     "bigbrain_boundaries",
@@ -45,6 +47,7 @@ __all__ = [
     "dipole_orientations",
     "distance_to_scalp",
     "downsample_mesh",
+    "equivolumetric_depths",
     "fsaverage_to_native",
     "geodesic_distances",
     "interlayer_distance",
@@ -52,10 +55,12 @@ __all__ = [
     "interpolate_layers",
     "laminar_weights",
     "load_surfaces",
+    "medial_wall_mask",
     "native_to_fsaverage",
     "radiality_to_scalp",
     "read_bigbrain_boundaries",
     "read_surface",
+    "remove_medial_wall",
     "sample_fsaverage",
     "smoothing_matrix",
     "smoothing_operator",
