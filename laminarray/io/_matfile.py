@@ -71,6 +71,7 @@ class MatFile:
             raise MissingFileError(f"MATLAB file not found: {self.path}")
         self._h5: h5py.File | None = None
         self._v5: dict[str, Any] | None = None
+        self._struct_arrays: dict[str, bool] = {}  # HDF5 group name -> is a struct array
         if h5py.is_hdf5(self.path):
             self.format = "v7.3"
             try:
@@ -182,7 +183,7 @@ class MatFile:
             if isinstance(key, str):
                 if not isinstance(node, h5py.Group) or "MATLAB_sparse" in node.attrs:
                     raise KeyError(key)
-                if _is_struct_array(node):
+                if self._is_struct_array(node):
                     return self._convert(node)[key]
                 return node[key]
             if isinstance(node, h5py.Dataset) and node.dtype == h5py.ref_dtype:
@@ -194,6 +195,13 @@ class MatFile:
         if isinstance(node, list) and isinstance(key, int):
             return node[key]
         raise KeyError(key)
+
+    def _is_struct_array(self, group: h5py.Group) -> bool:
+        """:func:`_is_struct_array`, remembered per group: every path lookup passes through `D`."""
+        known = self._struct_arrays.get(group.name)
+        if known is None:
+            known = self._struct_arrays[group.name] = _is_struct_array(group)
+        return known
 
     def _convert(self, node: Any, fields: tuple[str, ...] | None = None) -> Any:
         if not isinstance(node, h5py.Group | h5py.Dataset):
