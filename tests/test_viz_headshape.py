@@ -155,7 +155,10 @@ def test_outliers_and_fiducials_are_marked(case):
 def test_draws_into_given_axes(case):
     fit, scalp, _, _ = case
     fig, axes = plt.subplots(1, 2)
-    assert plot_headshape_fit(fit, scalp, view="front", axes=axes, colorbar=False) is fig
+    magma = matplotlib.colormaps["magma"]
+    drawn = plot_headshape_fit(fit, scalp, view="front", axes=axes, colorbar=False, cmap=magma)
+    assert drawn is fig
+    assert axes[0].collections[1].get_cmap() is magma
     assert [c.get_gid() for c in axes[1].collections][:2] == ["scalp", "after"]
 
 
@@ -188,7 +191,9 @@ def test_bad_arguments_name_the_argument(case):
         plot_headshape_fit(fit, scalp, view=[])
     with pytest.raises(LaminarrayError, match="`vmax` must be a finite number > 0"):
         plot_headshape_fit(fit, scalp, vmax=-1.0)
-    with pytest.raises(LaminarrayError, match="`cmap` must be one of"):
+    with pytest.raises(LaminarrayError, match="`point_size` must be a finite number > 0"):
+        plot_headshape_fit(fit, scalp, point_size=0)
+    with pytest.raises(LaminarrayError, match="`cmap` must name a matplotlib colour map"):
         plot_headshape_fit(fit, scalp, cmap="not-a-map")
     with pytest.raises(LaminarrayError, match="`scalp` must be a mesh Dataset"):
         plot_headshape_fit(fit, scalp[0])

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection, PolyCollection
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -218,7 +218,7 @@ def plot_headshape_fit(
     *,
     view: str | Sequence[str] = ("left", "front", "right"),
     fid_mri: Any = None,
-    cmap: str = "viridis",
+    cmap: str | Colormap = "viridis",
     vmax: float | None = None,
     point_size: float = 14.0,
     axes: Any = None,
@@ -249,8 +249,8 @@ def plot_headshape_fit(
     fid_mri : mapping name -> (3,), DataArray (fiducial, xyz) or array (3, 3), optional
         The fiducials marked on the MRI (mm), drawn as open circles; the
         digitised fiducials moved by each transform are drawn as stars.
-    cmap : str
-        Matplotlib colour map of the distances.
+    cmap : str or matplotlib Colormap
+        Colour map of the distances.
     vmax : float, optional
         Top of the colour scale, mm (bottom 0). Default: the larger 95th
         percentile of the distances before and after; larger distances take
@@ -292,7 +292,9 @@ def plot_headshape_fit(
         raise LaminarrayError("`view` must name at least one view; got an empty sequence")
     for name in views:
         check_option("view", name, HEAD_VIEWS)
-    check_option("cmap", cmap, plt.colormaps())
+    if isinstance(cmap, str) and cmap not in plt.colormaps():
+        raise LaminarrayError(f"`cmap` must name a matplotlib colour map; got {cmap!r}")
+    point_size = check_positive("point_size", point_size)
     distances = {"before": fit.initial_distance, "after": fit.distance}
     points = {"before": fit.initial_points_mri, "after": fit.points_mri}
     to_initial = fit.initial_transform @ invert_transform(fit.transform)
@@ -307,33 +309,21 @@ def plot_headshape_fit(
     norm = Normalize(0.0, check_positive("vmax", vmax))
     fig, grid = _headshape_axes(axes, len(views))
     centre = (vertices.max(axis=0) + vertices.min(axis=0)) / 2
-    mappable: PathCollection | None = None
     for row, name in zip(grid, views, strict=True):
         frame = _view_frame(name)
         for ax, stage in zip(row, _STAGES, strict=True):
             _draw_scalp(ax, vertices, faces, frame)
-            shown, xy = _visible(points[stage], centre, frame)
-            mappable = ax.scatter(
-                *xy.T,
-                c=distances[stage][shown],
+            mappable = _draw_points(
+                ax,
+                points[stage],
+                distances[stage],
+                ~fit.inliers if stage == "after" else None,
+                (centre, frame),
+                gid=stage,
                 cmap=cmap,
                 norm=norm,
-                s=point_size,
-                edgecolors="none",
-                zorder=2,
-                gid=stage,
+                size=point_size,
             )
-            if stage == "after":
-                out = np.isin(shown, np.flatnonzero(~fit.inliers))
-                ax.scatter(
-                    *xy[out].T,
-                    s=4 * point_size,
-                    facecolors="none",
-                    edgecolors="tab:red",
-                    zorder=3,
-                    gid="outliers",
-                    label="outlier (rejected)",
-                )
             _draw_fiducials(ax, fids[stage], marked, centre, frame)
             ax.set_aspect("equal")
             ax.set_axis_off()
@@ -344,7 +334,7 @@ def plot_headshape_fit(
         grid[0, 1].legend(handles.values(), handles.keys(), loc="lower right", fontsize="x-small")
     for ax, stage in zip(grid[0], _STAGES, strict=True):
         ax.set_title(_stage_title(stage, distances[stage], fit), fontsize="medium")
-    if colorbar and mappable is not None:
+    if colorbar:
         fig.colorbar(
             mappable,
             ax=list(grid.ravel()),
@@ -354,6 +344,44 @@ def plot_headshape_fit(
         )
     finish(fig, save_to)
     return fig
+
+
+def _draw_points(
+    ax: Axes,
+    points: np.ndarray,
+    distance: np.ndarray,
+    outliers: np.ndarray | None,
+    view: tuple[np.ndarray, np.ndarray],
+    *,
+    gid: str,
+    cmap: str | Colormap,
+    norm: Normalize,
+    size: float,
+) -> PathCollection:
+    """The near-side points coloured by distance (mm), and red rings round the ``outliers``."""
+    shown, xy = _visible(points, *view)
+    drawn = ax.scatter(
+        *xy.T,
+        c=distance[shown],
+        cmap=cmap,
+        norm=norm,
+        s=size,
+        edgecolors="none",
+        zorder=2,
+        gid=gid,
+    )
+    if outliers is not None:
+        ringed = outliers[shown]
+        ax.scatter(
+            *xy[ringed].T,
+            s=4 * size,
+            facecolors="none",
+            edgecolors="tab:red",
+            zorder=3,
+            gid="outliers",
+            label="outlier (rejected)" if ringed.any() else "_outliers",
+        )
+    return drawn
 
 
 def _draw_fiducials(
