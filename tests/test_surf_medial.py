@@ -15,11 +15,14 @@ import nibabel.freesurfer as fs
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import laminarray as la
 from laminarray import surf
 from laminarray.rois import parcellation_from_annot
 from laminarray.surf._shapes import sphere_mesh
+from laminarray.surf.medial import _cut
 from laminarray.testing import raise_if_dask_computes
 
 NAMES = ["unknown", "precentral", "UNKNOWN", "insula"]
@@ -230,3 +233,27 @@ def test_hemisphere_checks_on_downsampled_and_single_meshes(full, annots):
     lh = surf.build_laminar_mesh({"lh": _surfaces(30.0)["lh"]}, {"lh": _surfaces(28.0)["lh"]})
     with pytest.raises(la.LaminarrayError, match=r"covers \['rh'\] but the mesh has .*\['lh'\]"):
         surf.remove_medial_wall(lh, annots["rh"])
+
+
+def test_archive_round_trip(tmp_path, full, annots):
+    archive = pytest.importorskip("laminarray.archive")
+    cut = surf.remove_medial_wall(full, annots)
+    archive.save(cut, tmp_path / "study.zarr", "/sub-01/mesh")
+    back = archive.open(tmp_path / "study.zarr")["sub-01/mesh"].to_dataset().compute()
+    xr.testing.assert_allclose(back[list(cut.data_vars)], cut)
+    for key, value in cut.attrs.items():
+        assert back.attrs[key] == value
+    for name in ("original_vertex", "volume_fraction", "hemi"):
+        np.testing.assert_array_equal(back[name], cut[name])
+
+
+@settings(max_examples=40, deadline=None)
+@given(keep=st.lists(st.booleans(), min_size=42, max_size=42))
+def test_cut_kernel_keeps_exactly_the_inner_triangles(keep):
+    _, faces = sphere_mesh(42)
+    keep = np.array(keep)
+    face_kept, reindexed = _cut(faces, keep)
+    kept = np.flatnonzero(keep)
+    np.testing.assert_array_equal(face_kept, [keep[f].all() for f in faces])
+    np.testing.assert_array_equal(kept[reindexed], faces[face_kept])
+    assert reindexed.dtype == np.int32
