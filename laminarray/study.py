@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,28 +47,67 @@ class MemoryBudgetError(LaminarrayError, MemoryError):
     """A request would materialise more data than the memory budget allows."""
 
 
-def open_study(path: str | os.PathLike[str], *, max_memory: str | int | None = None) -> Study:
-    """Open a study archive (see :mod:`laminarray.archive`) as a :class:`Study`.
+def open_study(
+    path: str | os.PathLike[str],
+    *,
+    max_memory: str | int | None = None,
+    subjects_dir: str | os.PathLike[str] | None = None,
+    mesh: str | None = None,
+) -> Study:
+    """Open a study archive, or a directory of raw SPM/FreeSurfer inputs, as a :class:`Study`.
 
     Parameters
     ----------
     path : str or path-like
-        Archive directory.
+        A study archive (see :mod:`laminarray.archive`; recognised by its
+        ``zarr.json``), or a directory of raw inputs laid out as
+        ``<path>/sub-XX/[ses-YY/]...``: SPM M/EEG datasets (``*.mat`` +
+        ``*.dat``), SPM gain files (``SPMgainmatrix_<dataset>_<k>.mat``) and
+        a laMEG multilayer GIFTI (``multilayer.<N>.ds.<orientation>.<fixed|
+        not_fixed>.gii``) or a FreeSurfer subject directory (``surf/?h.pial``,
+        ``surf/?h.white``); see :mod:`laminarray._study_raw` and docs/study.md.
     max_memory : str or int, optional
         Budget for ``compute=True`` requests (e.g. ``"2 GB"``); default from
         ``$LAMINARRAY_MAX_MEMORY``, the user config file, or 4 GiB.
+    subjects_dir : str or path-like, optional
+        Raw directories only: a FreeSurfer ``SUBJECTS_DIR`` whose
+        ``<subjects_dir>/<subject>/`` is searched for the anatomy too (laMEG
+        keeps surfaces there, e.g. ``fs/sub-104/surf/laminar/``).
+    mesh : str, optional
+        Raw directories only: file name (``fnmatch`` pattern) of the
+        multilayer GIFTI to use when a subject has several, e.g.
+        ``"multilayer.11.ds.link_vector.fixed.gii"``.
 
     Returns
     -------
     Study
+        Opening reads the archive's metadata, or lists the raw files (and
+        reads nothing else); accessors read lazily.
+
+    Raises
+    ------
+    LaminarrayError
+        For a raw directory without recognisable inputs (the message lists
+        what was looked for); :class:`~laminarray.ArchiveError` for a broken
+        archive.
     """
+    budget = get_max_memory(max_memory)
+    root = Path(path)
+    if root.is_dir() and not (root / "zarr.json").is_file():
+        from ._study_raw import open_raw_study
+
+        return open_raw_study(root, max_memory=budget, subjects_dir=subjects_dir, mesh=mesh)
+    if subjects_dir is not None or mesh is not None:
+        raise LaminarrayError(
+            f"`subjects_dir=` and `mesh=` apply to raw directories only; {path} is an archive"
+        )
     from .archive import open as open_archive
 
-    return Study(open_archive(path), max_memory=get_max_memory(max_memory), path=path)
+    return Study(open_archive(path), max_memory=budget, path=path)
 
 
 class Study:
-    """All subjects of a study archive.
+    """All subjects of a study (an archive; raw directories use a subclass).
 
     Attributes
     ----------
@@ -90,6 +130,9 @@ class Study:
         """Subject names, in archive order."""
         return list(self.tree.children)
 
+    def _subject(self, name: str) -> Subject:
+        return Subject(name, self.tree[name], self.max_memory)
+
     def subject(self, key: str | int) -> Subject:
         """The handle of one subject, by name or position."""
         names = self.subjects
@@ -101,7 +144,7 @@ class Study:
             key = names[key]
         if key not in names:
             raise LaminarrayError(f"unknown subject {key!r}; available: {names}")
-        return Subject(str(key), self.tree[str(key)], self.max_memory)
+        return self._subject(str(key))
 
     def __iter__(self) -> Any:
         return (self.subject(name) for name in self.subjects)
@@ -121,9 +164,55 @@ class Study:
         columns = ["subject", "session", "trial", "condition", "bad"]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
+    def to_archive(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        subjects: Sequence[str] | None = None,
+        mode: str = "w-",
+    ) -> Path:
+        """Write the study (e.g. a raw directory, converted once) to a laminarray archive.
+
+        Every group a subject holds is written with :func:`laminarray.archive.save`
+        (atomically, group by group, streaming sensor data chunk by chunk):
+        ``mesh``, ``sensor[/<session>]``, ``forward[/<session>]``,
+        ``inverse/<name>`` and, from archives, everything else.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Archive directory (created if missing).
+        subjects : list of str, optional
+            Subjects to write (default all).
+        mode : {"w-", "w"}
+            ``"w-"`` refuses to replace existing groups, ``"w"`` replaces them.
+
+        Returns
+        -------
+        Path
+            The archive path; open it with :func:`open_study`.
+        """
+        from . import archive
+
+        for name in subjects if subjects is not None else self.subjects:
+            sub = self.subject(name)
+            for group, obj, source in sub._archive_items():
+                provenance = {
+                    "function": "laminarray.study.Study.to_archive",
+                    "parameters": {"source": str(source)},
+                }
+                archive.save(obj, path, f"{name}/{group}", mode=mode, provenance=provenance)
+        return Path(path)
+
 
 class Subject:
-    """Lazy accessors over one subject's groups; see the module docs for the keywords."""
+    """Lazy accessors over one subject's groups; see the module docs for the keywords.
+
+    The accessors are written once over a few storage hooks (``_names``,
+    ``_load``, ``_session_names``, ``_session_data``, ``mesh``); this class
+    implements them over an archive subtree and the raw-directory subject
+    (:mod:`laminarray._study_raw`) over files.
+    """
 
     def __init__(self, name: str, node: xr.DataTree, max_memory: int) -> None:
         self.name = name
@@ -133,7 +222,7 @@ class Subject:
     def __repr__(self) -> str:
         return f"<Subject {self.name}: groups {sorted(self.node.children)}>"
 
-    # ------------------------------------------------------------------ groups
+    # ------------------------------------------------------------------ storage hooks
 
     def _group(self, *parts: str) -> xr.DataTree:
         node = self.node
@@ -147,16 +236,61 @@ class Subject:
             node = node[part]
         return node
 
+    def _names(self, kind: str) -> list[str]:
+        """Names stored under ``kind`` (``inverse``, ``source``, ``results``, ``rois``)."""
+        return sorted(self.node[kind].children) if kind in self.node.children else []
+
+    def _load(self, kind: str, name: str) -> xr.Dataset:
+        return self._group(kind, name).to_dataset()
+
+    def _session_names(self, kind: str) -> list[str]:
+        """Per-session entries of ``sensor`` or ``forward`` (empty: one for all sessions)."""
+        return sorted(self._group(kind).children)
+
+    def _session_data(self, kind: str, session: str | None) -> xr.Dataset:
+        parts = (kind,) if session is None else (kind, session)
+        return self._group(*parts).to_dataset()
+
+    def _inverse_session(self, name: str | None) -> str | None:
+        """The session whose sensor data an inverse belongs to (None: the default)."""
+        return None
+
+    def _archive_items(self) -> Any:
+        """``(group, object, source)`` for every group of the subject, for :meth:`Study.to_archive`."""
+        for node in self.node.subtree:
+            if node.has_data:
+                group = node.relative_to(self.node)
+                yield group, node.to_dataset(inherit=False), f"{self.name}/{group}"
+
+    # ------------------------------------------------------------------ shared logic
+
     def _named(self, kind: str, name: str | None) -> xr.Dataset:
-        group = self._group(kind)
-        names = sorted(group.children)
+        names = self._names(kind)
         if name is None:
             if len(names) != 1:
                 raise LaminarrayError(f"subject {self.name!r} has {kind} {names}; pass `name=`")
             name = names[0]
         if name not in names:
             raise LaminarrayError(f"unknown {kind} {name!r} for {self.name!r}; available: {names}")
-        return group[name].to_dataset()
+        return self._load(kind, name)
+
+    def _pick_session(self, kind: str, session: str | None) -> str | None:
+        names = self._session_names(kind)
+        if not names:
+            if session is not None and kind == "sensor":
+                raise LaminarrayError(
+                    f"subject {self.name!r} has a single session; omit `session=`"
+                )
+            return None
+        if session is None:
+            if len(names) > 1:
+                raise LaminarrayError(
+                    f"subject {self.name!r} has sessions {names}; pass `session=`"
+                )
+            return names[0]
+        if session not in names:
+            raise LaminarrayError(f"unknown session {session!r}; available: {names}")
+        return session
 
     def _finish(self, obj: Any, compute: bool) -> Any:
         if not compute:
@@ -178,9 +312,13 @@ class Subject:
 
     @property
     def sessions(self) -> list[str | None]:
-        """Session names: children of the sensor group, or ``[None]`` for a single one."""
-        group = self._group("sensor")
-        return sorted(group.children) or [None]
+        """Session names, or ``[None]`` for a single one."""
+        return list(self._session_names("sensor")) or [None]
+
+    @property
+    def inverses(self) -> list[str]:
+        """Names of the stored inverses (``/<subject>/inverse/<name>``)."""
+        return self._names("inverse")
 
     def sensor(
         self,
@@ -192,29 +330,27 @@ class Subject:
         compute: bool = False,
     ) -> xr.Dataset:
         """Sensor data ``data (channel, time, trial)``, restricted lazily."""
-        group = self._group("sensor")
-        if group.children:
-            names = sorted(group.children)
-            if session is None and len(names) > 1:
-                raise LaminarrayError(
-                    f"subject {self.name!r} has sessions {names}; pass `session=`"
-                )
-            session = session or names[0]
-            if session not in names:
-                raise LaminarrayError(f"unknown session {session!r}; available: {names}")
-            group = group[session]
-        elif session is not None:
-            raise LaminarrayError(f"subject {self.name!r} has a single session; omit `session=`")
-        ds = select(group.to_dataset(), trials=trials, time=time)
+        ds = self._session_data("sensor", self._pick_session("sensor", session))
+        ds = select(ds, trials=trials, time=time)
         if conditions is not None:
             ds = _select_conditions(ds, conditions)
         return self._finish(ds, compute)
 
     def gain(
-        self, roi: Any = None, layers: Any = None, vertices: Any = None, *, compute: bool = False
+        self,
+        roi: Any = None,
+        layers: Any = None,
+        vertices: Any = None,
+        *,
+        session: str | None = None,
+        compute: bool = False,
     ) -> xr.DataArray:
-        """The gain matrix ``(channel, layer, vertex)`` restricted to an ROI/layers/vertices."""
-        ds = self._group("forward").to_dataset()
+        """The gain matrix ``(channel, layer, vertex)`` restricted to an ROI/layers/vertices.
+
+        One gain serves every session unless ``forward`` holds one per
+        session (then pass ``session=`` when there are several).
+        """
+        ds = self._session_data("forward", self._pick_session("forward", session))
         gain = ds["gain"] if "gain" in ds else ds[next(iter(ds.data_vars))]
         return self._finish(self._restrict(gain, roi, layers, vertices), compute)
 
@@ -229,10 +365,7 @@ class Subject:
     @property
     def rois(self) -> dict[str, xr.Dataset]:
         """Stored ROI sets (``/<subject>/rois/<name>``) by name."""
-        if "rois" not in self.node.children:
-            return {}
-        group = self.node["rois"]
-        return {name: group[name].to_dataset() for name in sorted(group.children)}
+        return {name: self._load("rois", name) for name in self._names("rois")}
 
     def roi(self, query: Any) -> xr.DataArray:
         """Boolean ``mask (vertex)`` of an ROI query (names, categories, lists, masks)."""
@@ -255,14 +388,14 @@ class Subject:
         """A lazy source estimate ``(layer, vertex, time, trial)``.
 
         Read from ``/<subject>/source/<name>`` when stored, otherwise
-        reconstructed from ``inverse/<name>`` and the sensor data with
+        reconstructed from ``inverse/<name>`` and the sensor data (by default
+        of the session the inverse belongs to) with
         :func:`laminarray.inverse.apply_inverse` — after restricting the
         projector to the ROI/layers/vertices and the data to the trials and
         time window, so only what was asked for is ever computed.
         """
-        if "source" in self.node.children and (
-            name is None or name in self.node["source"].children
-        ):
+        stored_names = self._names("source")
+        if stored_names and (name is None or name in stored_names):
             stored = self._named("source", name)
             src = stored[next(iter(stored.data_vars))]
             src = select(self._restrict(src, roi, layers, vertices), trials=trials, time=time)
@@ -270,6 +403,8 @@ class Subject:
         from .inverse import apply_inverse
 
         projector = self._restrict(self.inverse(name)["projector"], roi, layers, vertices)
+        if session is None:
+            session = self._inverse_session(name)
         sensor = self.sensor(session=session, trials=trials, time=time)
         return self._finish(apply_inverse(projector, sensor), compute)
 
@@ -283,8 +418,11 @@ class Subject:
             obj = obj.sel(vertex=obj["vertex"].values[np.isin(obj["vertex"].values, keep)])
         return obj
 
+    def _has_sensor(self) -> bool:
+        return "sensor" in self.node.children
+
     def _trial_table(self) -> pd.DataFrame:
-        if "sensor" not in self.node.children:
+        if not self._has_sensor():
             return pd.DataFrame()
         rows = []
         for session in self.sessions:
