@@ -89,6 +89,12 @@ def _inversion_arrays(seed=0):
     return modes, m, basis
 
 
+def _mode_sources(m, seed=3):
+    """SPM's J per condition: M times a (random) reduced data sum, (N_s, N_r) each."""
+    rng = np.random.default_rng(seed)
+    return [m @ rng.standard_normal((N_MODES, 3)) for _ in range(2)]
+
+
 def _add_inversions(path, invs):
     """Append D/other/inv as an (n, 1) reference array of inversion structs."""
     with h5py.File(path, "r+") as f:
@@ -113,6 +119,9 @@ def _classic(modes, m, basis, windows=None):
         _cell(f, inverse, "U", [modes])
         _sparse(inverse, "M", m)
         _dense(inverse, "T", basis)
+        if windows is None:
+            _cell(f, inverse, "J", _mode_sources(m))
+            _cell(f, inverse, "trials", ["faces", "scrambled"])
         _dense(inverse, "It", np.arange(1, N_T + 1)[None])
         _cell(f, inverse, "Ic", [np.array(GOOD)[None] + 1])
         _dense(inverse, "crossF", [[-123.5]])
@@ -168,6 +177,39 @@ def test_read_independent_inversion(spm_with_inversion):
     np.testing.assert_allclose(inv.attrs["woi"], [-0.1, -0.081667])
     assert inv.attrs["n_spatial_modes"] == N_MODES
     assert inv.attrs["n_temp_modes"] == 3
+    # SPM's J, per inverted condition, in the projector's (layer, vertex) order
+    sources = inv["mode_sources"]
+    assert sources.dims == ("condition", "layer", "vertex", "temporal_mode")
+    assert sources["condition"].values.tolist() == ["faces", "scrambled"]
+    for j, block in enumerate(_mode_sources(m)):
+        np.testing.assert_allclose(sources.values[j].reshape(-1, 3), block)
+    np.testing.assert_array_equal(sources["layer"].values, proj["layer"].values)
+    assert sources.attrs["units"] == "nAm"
+
+
+def test_mode_sources_condition_names_and_shape_errors(spm_with_inversion):
+    path, (_modes, m, _basis, _) = spm_with_inversion
+    with h5py.File(path, "r+") as f:
+        inverse = f[f["D/other/inv"][0, 0]]["inverse"]
+        del inverse["trials"]  # without them: numbered (this file has no D.condlist)
+    names = read_spm_inversion(path)["mode_sources"]["condition"].values.tolist()
+    assert names == ["condition 1", "condition 2"]
+    with h5py.File(path, "r+") as f:
+        inverse = f[f["D/other/inv"][0, 0]]["inverse"]
+        del inverse["J"]
+        for key in [k for k in f["#refs#"] if "_J_" in k]:
+            del f["#refs#"][key]
+        _cell(f, inverse, "J", [m @ np.ones((N_MODES, 3)), m])
+    with pytest.raises(FileFormatError, match=r"J\{2\} has shape \(10, 2\); expected \(10, 3\)"):
+        read_spm_inversion(path)
+    with h5py.File(path, "r+") as f:
+        inverse = f[f["D/other/inv"][0, 0]]["inverse"]
+        del inverse["J"]
+        for key in [k for k in f["#refs#"] if "_J_" in k]:
+            del f["#refs#"][key]
+        _cell(f, inverse, "J", [m, m])
+    with pytest.raises(FileFormatError, match="2 temporal modes but `T` has 3"):
+        read_spm_inversion(path)
 
 
 def test_inversion_mesh_and_layer_inference(spm_with_inversion):

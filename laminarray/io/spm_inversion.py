@@ -112,6 +112,9 @@ def read_spm_inversion(
         ``cv_error`` () (NaN when not cross-validated: SPM stores an empty
         matrix, which laMEG returns as ``[1, 0]``); ``spatial_modes (mode,
         channel)``; ``temporal_projector (time, temporal_mode)`` when stored;
+        ``mode_sources (condition, layer, vertex, temporal_mode)`` nAm, SPM's
+        ``J`` (single-window inversions; ``mode_sources · temporal_projector``
+        is each condition's trial-summed source time course);
         attrs ``method``, ``n_spatial_modes``, ``n_temp_modes``, ``woi`` (s),
         ``foi`` (Hz), ``hann``, ``patch_size`` (mm, when SPM's ``smooth`` is
         laMEG's negative FWHM), ``n_layers``, ``source_file``,
@@ -146,6 +149,8 @@ def read_spm_inversion(
         settings = _settings(mat, inv, where)
         free_energy = _free_energy(mat, inv)
         cv_error = _get(mat, inv, "crosserr")
+        # several windows store window 1's J only: not read for them
+        mode_sources = None if windows is not None else _mode_sources(mat, inv, n_sources, where)
     template = dict(channels=channels, layers=layers)
     if windows is None:
         proj = _single_projector(m_first, modes, n_sources, where)
@@ -182,6 +187,26 @@ def read_spm_inversion(
     }
     if temporal is not None:
         variables["temporal_projector"] = temporal
+    if mode_sources is not None:
+        names, values = mode_sources
+        if temporal is not None and values.shape[2] != temporal.sizes["temporal_mode"]:
+            raise FileFormatError(
+                f"{where}: `J` has {values.shape[2]} temporal modes but `T` has "
+                f"{temporal.sizes['temporal_mode']}"
+            )
+        variables["mode_sources"] = xr.DataArray(
+            values.reshape(len(names), n_layers, n_sources // n_layers, -1),
+            dims=("condition", "layer", "vertex", "temporal_mode"),
+            coords={
+                "condition": names,
+                **{k: v for k, v in projector.coords.items() if "channel" not in v.dims},
+            },
+            attrs={
+                "units": "nAm",
+                "long_name": "conditional source expectation in temporal-mode space "
+                "(SPM's J = M·Σ_trials A·Y·S per condition)",
+            },
+        )
     attrs = {
         **settings,
         "n_spatial_modes": int(modes.shape[0]),
@@ -340,6 +365,42 @@ def _temporal_projector(
         coords={"time": ("time", t, {"units": "s"})},
         attrs={"units": "1", "long_name": "temporal projector (S)"},
     )
+
+
+def _mode_sources(
+    mat: MatFile, inv: tuple[Any, ...], n_sources: int, where: str
+) -> tuple[list[str], np.ndarray] | None:
+    """Condition names and SPM's ``J`` stacked as ``(condition, source, temporal mode)``."""
+    value = _get(mat, inv, "J")
+    if value is None:
+        return None
+    blocks = []
+    for j, cell in enumerate(value if isinstance(value, list) else [value]):
+        block = _matrix(cell, f"{where}.J{{{j + 1}}}")
+        block = block.toarray() if scipy.sparse.issparse(block) else block
+        expected = (n_sources, blocks[0].shape[1] if blocks else block.shape[1])
+        if block.shape != expected:
+            raise FileFormatError(
+                f"{where}.J{{{j + 1}}} has shape {block.shape}; expected {expected} "
+                "(sources x temporal modes, like J{1})"
+            )
+        blocks.append(block)
+    names = _condition_names(mat, inv, len(blocks))
+    return names, np.stack(blocks).astype(np.float64)
+
+
+def _condition_names(mat: MatFile, inv: tuple[Any, ...], count: int) -> list[str]:
+    """The inverted conditions: ``inverse.trials``, else ``D.condlist``, else numbered."""
+    for value in (_get(mat, inv, "trials"), mat.get("D", "condlist", default=None)):
+        if value is None:
+            continue
+        try:
+            names = [as_text(v) for v in (value if isinstance(value, list) else [value])]
+        except TypeError:  # absent, or not text
+            continue
+        if len(names) == count:
+            return names
+    return [f"condition {j + 1}" for j in range(count)]
 
 
 def _settings(mat: MatFile, inv: tuple[Any, ...], where: str) -> dict[str, Any]:
