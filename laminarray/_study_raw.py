@@ -159,6 +159,8 @@ def session_keys(folder: Path, headers: list[Path]) -> dict[str | None, Path]:
 class RawStudy(Study):
     """A study over a raw directory of SPM/FreeSurfer inputs (see :func:`laminarray.open_study`)."""
 
+    _kind = " (raw directory)"
+
     def __init__(
         self, root: Path, inputs: dict[str, RawInputs], *, max_memory: int, mesh: str | None
     ) -> None:
@@ -166,12 +168,6 @@ class RawStudy(Study):
         self.inputs = inputs
         self.max_memory = max_memory
         self.mesh_pattern = mesh
-
-    def __repr__(self) -> str:
-        return (
-            f"<Study {self.path!s} (raw directory): {len(self.subjects)} subjects "
-            f"{self.subjects[:5]}>"
-        )
 
     @property
     def subjects(self) -> list[str]:
@@ -204,10 +200,14 @@ class RawSubject(Subject):
         self._cache: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
+        return f"<Subject {self.name} (raw directory): {self._contents()}>"
+
+    def _contents(self) -> str:
+        found = self.inputs
         return (
-            f"<Subject {self.name} (raw directory {self.inputs.folder}): sessions "
-            f"{list(self.inputs.datasets)}, {len(self.inputs.gain_files)} gain file(s), "
-            f"{len(self.inputs.meshes) + len(self.inputs.freesurfer)} mesh source(s)>"
+            f"{found.folder} holds {len(found.datasets)} SPM dataset(s), "
+            f"{len(found.gain_files)} gain file(s), {len(found.meshes)} multilayer mesh(es) and "
+            f"{len(found.freesurfer)} FreeSurfer surf/ folder(s)"
         )
 
     def _cached(self, key: Any, read: Any) -> Any:

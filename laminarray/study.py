@@ -1,4 +1,4 @@
-"""One cheap handle per subject over a study archive, with shared selection keywords.
+"""One cheap handle per subject over a study archive or a raw SPM/FreeSurfer directory.
 
 >>> study = laminarray.open_study("study.zarr")        # doctest: +SKIP
 >>> sub = study.subject("sub-01")                        # doctest: +SKIP
@@ -6,8 +6,12 @@
 >>> src.mean("trial").compute()                           # doctest: +SKIP
 
 Opening reads metadata only; every accessor returns lazy, labelled xarray
-objects restricted *before* anything is computed. The keywords mean the same
-on every accessor:
+objects restricted *before* anything is computed. A directory of raw inputs
+(``sub-*/[ses-*/]`` SPM datasets, SPM gain files, a laMEG multilayer GIFTI
+or FreeSurfer surfaces; :mod:`laminarray._study_raw`, docs/study.md) opens
+with the same API, and :meth:`Study.to_archive` converts it once.
+
+The keywords mean the same on every accessor:
 
 ``roi``
     an ROI query (:mod:`laminarray.rois`): a region or category name, a stored
@@ -122,8 +126,12 @@ class Study:
         self.max_memory = max_memory
         self.path = path
 
+    _kind = ""
+
     def __repr__(self) -> str:
-        return f"<Study {self.path!s}: {len(self.subjects)} subjects {self.subjects[:5]}>"
+        return (
+            f"<Study {self.path!s}{self._kind}: {len(self.subjects)} subjects {self.subjects[:5]}>"
+        )
 
     @property
     def subjects(self) -> list[str]:
@@ -255,6 +263,10 @@ class Subject:
         """The session whose sensor data an inverse belongs to (None: the default)."""
         return None
 
+    def _contents(self) -> str:
+        """What the subject holds, for error messages."""
+        return f"its groups are {sorted(self.node.children)}"
+
     def _archive_items(self) -> Any:
         """``(group, object, source)`` for every group of the subject, for :meth:`Study.to_archive`."""
         for node in self.node.subtree:
@@ -266,6 +278,8 @@ class Subject:
 
     def _named(self, kind: str, name: str | None) -> xr.Dataset:
         names = self._names(kind)
+        if not names:
+            raise LaminarrayError(f"subject {self.name!r} has no {kind}; {self._contents()}")
         if name is None:
             if len(names) != 1:
                 raise LaminarrayError(f"subject {self.name!r} has {kind} {names}; pass `name=`")

@@ -150,6 +150,7 @@ def test_opening_and_accessors_are_lazy(studies):
     assert sensor["data"].chunks is not None
     assert sources.chunks is not None
     assert len(table) == 10
+    assert "(raw directory)" in repr(study)
 
 
 def test_open_reads_no_file(tmp_path):
@@ -262,5 +263,17 @@ def test_errors_say_what_was_looked_for(studies, tmp_path):
         sub2.sensor()
     with pytest.raises(lam.LaminarrayError, match=r"available: \['ses-01_inv1'\]"):
         sub2.inverse("inv2")
+    solo = tmp_path / "solo" / "sub-01"
+    solo.mkdir(parents=True)
+    sensor = lam.sensor_dataset(np.zeros((2, 5, 1), np.float32), ["a", "b"], np.arange(5) / 100)
+    io.write_spm(sensor, solo / "only.mat")
+    sub = open_study(tmp_path / "solo").subject(0)
+    assert "1 SPM dataset(s), 0 gain file(s)" in repr(sub)
+    with pytest.raises(lam.LaminarrayError, match=r"has no inverse; .* 1 SPM dataset"):
+        sub.inverse()
+    with pytest.raises(lam.LaminarrayError, match=r"no SPM gain file \(SPMgainmatrix_"):
+        sub.gain()
+    with pytest.raises(lam.LaminarrayError, match=r"no mesh: .*multilayer.*subjects_dir="):
+        sub.mesh()
     with pytest.raises(lam.LaminarrayError, match="apply to raw directories only"):
         open_study(studies[1], mesh="x.gii")
