@@ -56,6 +56,7 @@ class DatasetAccessor(_LaminarAccessor):
     radiality_to_scalp = _delegate("surf.radiality_to_scalp")
     smoothing_operator = _delegate("surf.smoothing_operator")
     downsample = _delegate("surf.downsample_mesh")
+    remove_medial_wall = _delegate("surf.remove_medial_wall")
     plot_surface = _delegate("viz.plot_surface")
     plot_coregistration = _delegate("viz.plot_coregistration")
     # sensor data

@@ -257,3 +257,19 @@ def test_cut_kernel_keeps_exactly_the_inner_triangles(keep):
     np.testing.assert_array_equal(face_kept, [keep[f].all() for f in faces])
     np.testing.assert_array_equal(kept[reindexed], faces[face_kept])
     assert reindexed.dtype == np.int32
+
+
+def test_mesh_operations_map_a_cut_then_downsampled_mesh_through_original_vertex(full, annots):
+    """interpolate / dipole_orientations(original=) find each coarse column's row in the cut mesh."""
+    pytest.importorskip("fast_simplification")
+    cut = surf.remove_medial_wall(full, annots)
+    coarse = surf.downsample_mesh(cut, 0.3)
+    values = xr.DataArray(coarse["vertices"].values[0, :, 0], dims="vertex")  # x of pial
+    back = surf.interpolate(values, coarse, cut, smooth=True)
+    # coarse columns are cut-mesh columns: their own values come back close (smoothing only
+    # averages neighbours a few mm apart on a 30 mm sphere)
+    rows = np.searchsorted(cut["original_vertex"].values, coarse["original_vertex"].values)
+    np.testing.assert_allclose(back.values[rows], values.values, atol=6.0)
+    normals = surf.dipole_orientations(coarse, "orig_surf_norm", original=cut)
+    expected = surf.dipole_orientations(cut, "ds_surf_norm").values[:, rows]
+    np.testing.assert_allclose(normals.values, expected, atol=1e-12)

@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 
 from .._validation import LaminarrayError, check_option, check_positive, import_optional
 from ..schema import validate_mesh
+from ._correspondence import rows_in
 from .topology import _adjacency
 
 __all__ = ["downsample_mesh", "interpolate"]
@@ -182,7 +183,7 @@ def interpolate(
     operator = _interpolation_matrix(src, dst, int(k_neighbors))
     if smooth:
         if "original_vertex" in coarse.coords:
-            kept = coarse["original_vertex"].values
+            kept = rows_in(fine, coarse)
         else:
             kept = np.flatnonzero(cKDTree(src).query(dst)[0] < 1e-6)
         operator = _neighbour_average(dst, fine["faces"].values, kept) @ operator

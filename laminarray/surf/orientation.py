@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 
 from .._validation import LaminarrayError, check_option
 from ..schema import MESH_VERTEX_DIMS, validate_mesh
+from ._correspondence import rows_in
 from .topology import _normalize, _vertex_normals
 
 __all__ = ["ORIENTATION_METHODS", "dipole_orientations"]
@@ -141,7 +142,7 @@ def dipole_orientations(
                 f"`original` must have the same layers as `mesh`: {original.sizes['layer']} "
                 f"vs {mesh.sizes['layer']}"
             )
-        index = mesh["original_vertex"].values if "original_vertex" in mesh.coords else None
+        index = rows_in(original, mesh) if "original_vertex" in mesh.coords else None
         hr = (original["vertices"].values, original["faces"].values, index)
     values = _orientations(layers, faces, method, bool(fixed), hr)
     return _orientation_dataarray(mesh, -values if flip else values, method, fixed, flip)

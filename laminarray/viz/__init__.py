@@ -13,6 +13,7 @@ _LOCATIONS = {
     "data_to_rgb": "colors",
     "expression_plot": "expression",
     "plot_coregistration": "coregistration",
+    "plot_headshape_fit": "coregistration",
     "plot_csd": "csd",
     "plot_layer_comparison": "comparison",
     "plot_roi_power": "power",
