@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,21 @@ class RawInputs:
         return bool(self.datasets or self.gain_files or self.meshes or self.freesurfer)
 
 
+@dataclass(frozen=True)
+class RawOptions:
+    """How a raw study is read: the multilayer mesh to pick and the channels to keep."""
+
+    mesh: str | None = None
+    channels: str | Sequence[str] = "all"
+
+
 def open_raw_study(
     root: Path,
     *,
     max_memory: int,
     subjects_dir: str | os.PathLike[str] | None = None,
     mesh: str | None = None,
+    channels: str | Sequence[str] = "all",
 ) -> RawStudy:
     """Scan a raw study directory (see the module docs); called by :func:`laminarray.open_study`."""
     folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(SUBJECT_PREFIX))
@@ -84,7 +93,7 @@ def open_raw_study(
         if not found:
             raise LaminarrayError(f"{folder} holds no recognised input: looked for {LOOKED_FOR}")
         inputs[folder.name] = found
-    return RawStudy(root, inputs, max_memory=max_memory, mesh=mesh)
+    return RawStudy(root, inputs, max_memory=max_memory, options=RawOptions(mesh, channels))
 
 
 def scan_subject(folder: Path, anatomy: Path | None = None) -> RawInputs:
@@ -162,12 +171,12 @@ class RawStudy(Study):
     _kind = " (raw directory)"
 
     def __init__(
-        self, root: Path, inputs: dict[str, RawInputs], *, max_memory: int, mesh: str | None
+        self, root: Path, inputs: dict[str, RawInputs], *, max_memory: int, options: RawOptions
     ) -> None:
         self.path = root
         self.inputs = inputs
         self.max_memory = max_memory
-        self.mesh_pattern = mesh
+        self.options = options
 
     @property
     def subjects(self) -> list[str]:
@@ -175,7 +184,7 @@ class RawStudy(Study):
         return list(self.inputs)
 
     def _subject(self, name: str) -> RawSubject:
-        return RawSubject(name, self.inputs[name], self.max_memory, self.mesh_pattern)
+        return RawSubject(name, self.inputs[name], self.max_memory, self.options)
 
 
 class RawSubject(Subject):
@@ -191,12 +200,12 @@ class RawSubject(Subject):
     """
 
     def __init__(
-        self, name: str, inputs: RawInputs, max_memory: int, mesh_pattern: str | None = None
+        self, name: str, inputs: RawInputs, max_memory: int, options: RawOptions = RawOptions()
     ) -> None:
         self.name = name
         self.inputs = inputs
         self.max_memory = max_memory
-        self.mesh_pattern = mesh_pattern
+        self.options = options
         self._cache: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
@@ -220,11 +229,12 @@ class RawSubject(Subject):
     def _mesh_source(self) -> tuple[str, Path, int]:
         """``("gifti", file, n_layers)`` or ``("freesurfer", surf folder, 2)``."""
         meshes = self.inputs.meshes
-        if self.mesh_pattern is not None:
-            meshes = [p for p in meshes if fnmatch.fnmatch(p.name, self.mesh_pattern)]
+        pattern = self.options.mesh
+        if pattern is not None:
+            meshes = [p for p in meshes if fnmatch.fnmatch(p.name, pattern)]
             if not meshes:
                 raise LaminarrayError(
-                    f"no multilayer mesh of {self.name!r} matches mesh={self.mesh_pattern!r}; "
+                    f"no multilayer mesh of {self.name!r} matches mesh={pattern!r}; "
                     f"found {[p.name for p in self.inputs.meshes]}"
                 )
         if len(meshes) > 1:
@@ -345,7 +355,7 @@ class RawSubject(Subject):
     def _read_sensor(self, session: str | None) -> xr.Dataset:
         from .io import read_spm
 
-        return read_spm(self._sensor_files()[session])
+        return read_spm(self._sensor_files()[session], self.options.channels)
 
     def _read_gain(self, session: str | None) -> xr.Dataset:
         from .io import read_spm_gain

@@ -57,6 +57,7 @@ def open_study(
     max_memory: str | int | None = None,
     subjects_dir: str | os.PathLike[str] | None = None,
     mesh: str | None = None,
+    channels: str | Sequence[str] = "all",
 ) -> Study:
     """Open a study archive, or a directory of raw SPM/FreeSurfer inputs, as a :class:`Study`.
 
@@ -81,6 +82,9 @@ def open_study(
         Raw directories only: file name (``fnmatch`` pattern) of the
         multilayer GIFTI to use when a subject has several, e.g.
         ``"multilayer.11.ds.link_vector.fixed.gii"``.
+    channels : {"all", "MEG", "good", "EEG"} or list of str
+        Raw directories only: the channels :func:`laminarray.io.read_spm`
+        keeps (``"good"`` = good MEG channels, laMEG's selection).
 
     Returns
     -------
@@ -100,10 +104,14 @@ def open_study(
     if root.is_dir() and not (root / "zarr.json").is_file():
         from ._study_raw import open_raw_study
 
-        return open_raw_study(root, max_memory=budget, subjects_dir=subjects_dir, mesh=mesh)
-    if subjects_dir is not None or mesh is not None:
+        return open_raw_study(
+            root, max_memory=budget, subjects_dir=subjects_dir, mesh=mesh, channels=channels
+        )
+    all_channels = isinstance(channels, str) and channels == "all"
+    if subjects_dir is not None or mesh is not None or not all_channels:
         raise LaminarrayError(
-            f"`subjects_dir=` and `mesh=` apply to raw directories only; {path} is an archive"
+            f"`subjects_dir=`, `mesh=` and `channels=` apply to raw directories only; "
+            f"{path} is an archive (select channels with .sel(channel=...))"
         )
     from .archive import open as open_archive
 

@@ -147,9 +147,15 @@ def test_opening_and_accessors_are_lazy(studies):
         sensor = sub.sensor(session="ses-02", conditions="a")
         sources = sub.sources(layers=["pial", "white"], trials=[1], time=(0.001, 0.049))
         table = study.metadata
+        sub.gain(layers="pial", session="ses-02"), sub.mesh(), sub.inverse()
     assert sensor["data"].chunks is not None
     assert sources.chunks is not None
     assert len(table) == 10
+    chosen = ["MEG003", "MEG001"]
+    picked = open_study(raw_path, channels=chosen).subject(0).sensor()
+    assert picked["channel"].values.tolist() == chosen
+    expected = open_study(raw_path).subject(0).sensor()["data"].sel(channel=chosen)
+    np.testing.assert_array_equal(picked["data"], expected)
     assert "(raw directory)" in repr(study)
 
 
@@ -275,5 +281,6 @@ def test_errors_say_what_was_looked_for(studies, tmp_path):
         sub.gain()
     with pytest.raises(lam.LaminarrayError, match=r"no mesh: .*multilayer.*subjects_dir="):
         sub.mesh()
-    with pytest.raises(lam.LaminarrayError, match="apply to raw directories only"):
-        open_study(studies[1], mesh="x.gii")
+    for option in ({"mesh": "x.gii"}, {"channels": "good"}):
+        with pytest.raises(lam.LaminarrayError, match="apply to raw directories only"):
+            open_study(studies[1], **option)
