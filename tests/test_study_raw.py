@@ -242,6 +242,14 @@ def test_freesurfer_subject_dir_and_subjects_dir(studies, tmp_path):
     np.testing.assert_array_equal(sub.roi("precentral").values, region)
     with pytest.raises(lam.LaminarrayError, match="gain was computed on another mesh"):
         sub.gain()
+    # without the gain, the subject converts; the archive keeps the aparc ROIs
+    gain_file = next((root / "sub-01" / "meg").glob("SPMgainmatrix_*"))
+    gain_file.rename(tmp_path / gain_file.name)
+    study = open_study(root, subjects_dir=tmp_path / "fs")
+    converted = open_study(study.to_archive(tmp_path / "fs.zarr")).subject(0)
+    assert sorted(converted.node.children) == ["inverse", "mesh", "rois", "sensor"]
+    np.testing.assert_array_equal(converted.roi("precentral").values, region)
+    (tmp_path / gain_file.name).rename(gain_file)
     # laMEG multilayer GIFTIs win over FreeSurfer surfaces; several need `mesh=`
     sample_mesh = open_study(raw_path).subject("sub-01").mesh()
     for n_layers, obj in ((2, mesh), (N_LAYERS, sample_mesh)):
