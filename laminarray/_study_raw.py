@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,7 @@ class RawSubject(Subject):
             f"{len(found.freesurfer)} FreeSurfer surf/ folder(s)"
         )
 
-    def _cached(self, key: Any, read: Any) -> Any:
+    def _cached(self, key: Any, read: Callable[[], Any]) -> Any:
         if key not in self._cache:
             self._cache[key] = read()
         return self._cache[key]

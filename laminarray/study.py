@@ -8,7 +8,7 @@
 Opening reads metadata only; every accessor returns lazy, labelled xarray
 objects restricted *before* anything is computed. A directory of raw inputs
 (``sub-*/[ses-*/]`` SPM datasets, SPM gain files, a laMEG multilayer GIFTI
-or FreeSurfer surfaces; :mod:`laminarray._study_raw`, docs/study.md) opens
+or FreeSurfer surfaces; see docs/study.md) opens
 with the same API, and :meth:`Study.to_archive` converts it once.
 
 The keywords mean the same on every accessor:
@@ -70,7 +70,7 @@ def open_study(
         ``*.dat``), SPM gain files (``SPMgainmatrix_<dataset>_<k>.mat``) and
         a laMEG multilayer GIFTI (``multilayer.<N>.ds.<orientation>.<fixed|
         not_fixed>.gii``) or a FreeSurfer subject directory (``surf/?h.pial``,
-        ``surf/?h.white``); see :mod:`laminarray._study_raw` and docs/study.md.
+        ``surf/?h.white``); see docs/study.md for the rules.
     max_memory : str or int, optional
         Budget for ``compute=True`` requests (e.g. ``"2 GB"``); default from
         ``$LAMINARRAY_MAX_MEMORY``, the user config file, or 4 GiB.
@@ -129,12 +129,12 @@ class Study:
         Budget in bytes for ``compute=True`` requests.
     """
 
+    _kind = ""  # shown in the repr
+
     def __init__(self, tree: xr.DataTree, *, max_memory: int, path: Any = None) -> None:
         self.tree = tree
         self.max_memory = max_memory
         self.path = path
-
-    _kind = ""
 
     def __repr__(self) -> str:
         return (
