@@ -162,11 +162,13 @@ def test_chunk_rule():
 
 
 @pytest.mark.parametrize(
-    ("compressor", "codec"), [("lz4", "blosc"), ("zstd", "zstd"), (None, None)]
+    ("compressor", "codec"),
+    [("lz4", "blosc"), ("zstd", "zstd"), (None, None), ("none", None), ("default", None)],
 )
 def test_every_array_has_a_checksum(tmp_path, compressor, codec):
     path = tmp_path / "a.zarr"
-    archive.save(_sensor(), path, "s/sensor", compressor=compressor)
+    kwargs = {} if compressor == "default" else {"compressor": compressor}
+    archive.save(_sensor(), path, "s/sensor", **kwargs)
     metas = [json.loads(p.read_text()) for p in (path / "s" / "sensor").glob("*/zarr.json")]
     assert len(metas) == 7
     for meta in metas:

@@ -8,7 +8,7 @@ keeps all its vertices per trial until a single trial exceeds the target.
 Splitting trials first keeps appends cheap (only the last partial trial chunk
 is rewritten).
 
-Codecs: ``bytes`` -> compressor (default Blosc-LZ4 with bit shuffle, see
+Codecs: ``bytes`` -> optional compressor (none by default, see
 docs/archives.md for the measurement) -> ``crc32c`` on every array, so that a
 corrupted chunk fails to decode instead of returning wrong numbers.
 """
@@ -90,8 +90,8 @@ def compressor_codecs(compressor: Any) -> tuple[Any, ...]:
     Parameters
     ----------
     compressor : {"lz4", "zstd", "none"}, None or zarr BytesBytesCodec
-        ``"lz4"``: Blosc-LZ4 with bit shuffle (default); ``"zstd"``: Zstandard
-        level 3; ``"none"``/None: no compression; or any zarr codec instance.
+        ``"none"``/None: no compression (default); ``"lz4"``: Blosc-LZ4 with
+        byte shuffle; ``"zstd"``: Zstandard level 3; or any zarr codec instance.
     """
     if isinstance(compressor, BytesBytesCodec):
         return (compressor, Crc32cCodec())
@@ -99,7 +99,7 @@ def compressor_codecs(compressor: Any) -> tuple[Any, ...]:
         compressor = "none"
     check_option("compressor", compressor, COMPRESSORS)
     codec = {
-        "lz4": BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+        "lz4": BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
         "zstd": ZstdCodec(level=3),
         "none": None,
     }[compressor]

@@ -33,7 +33,7 @@ def save(
     mode: str = "w",
     *,
     chunks: Mapping[str, int] | None = None,
-    compressor: Any = "lz4",
+    compressor: Any = "none",
     provenance: Mapping[str, Any] | None = None,
 ) -> None:
     """Write an object to a group of a study archive, atomically.
@@ -62,8 +62,12 @@ def save(
     chunks : dict of dim -> int, optional
         Storage chunk length per dim (``-1`` = whole), overriding the rule
         (only ``trial`` and ``vertex`` split, chunks of ~64 MiB).
-    compressor : {"lz4", "zstd", "none"}, None or zarr codec
-        Default Blosc-LZ4 with bit shuffle. A crc32c checksum is always added.
+    compressor : {"none", "lz4", "zstd"}, None or zarr codec
+        Default none: float MEG data compress by only ~10 %, and on few cores
+        compressing costs more time than the smaller files save (measured in
+        docs/archives.md). ``"lz4"`` is Blosc-LZ4 with byte shuffle,
+        ``"zstd"`` Zstandard level 3 (smallest, for archival copies). A crc32c
+        checksum is always added.
     provenance : dict, optional
         ``function``, ``parameters`` and ``inputs`` (file paths, hashed) that
         produced the data; stored with the versions in the ``provenance`` attr.
