@@ -2,7 +2,7 @@
 
 Readers check what they read and raise one :class:`FileFormatError` (a
 :class:`~laminarray.LaminarrayError`) naming the file, field, expected and
-actual values; sensor data are read lazily (dask over the memory-mapped
+actual values; sensor data are read lazily (dask over the
 ``.dat``).
 """
 

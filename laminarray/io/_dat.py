@@ -168,7 +168,7 @@ class _DatArray:
     def _finish(self, raw: np.ndarray) -> np.ndarray:
         """``raw (trial, time, file channel)`` -> C-contiguous ``(channel, time, trial)``.
 
-        One pass out of the memory map: channel selection, type conversion and
+        One pass over the read buffer: channel selection, type conversion and
         the axis reversal are done tile by tile along time (a plain reversed
         copy strides through memory and is several times slower).
         """

@@ -1,7 +1,7 @@
 """SPM M/EEG datasets (``.mat`` header + ``.dat`` binary) <-> laminarray sensor datasets.
 
 :func:`read_spm` returns a lazy sensor dataset whose data are a dask array
-over the memory-mapped ``.dat`` file (chunked over trials); :func:`write_spm`
+over the ``.dat`` file (chunked over trials, each chunk read on demand); :func:`write_spm`
 streams a sensor dataset back to the SPM layout, optionally with an inversion
 in ``D.other.inv{1}`` (see :mod:`laminarray.io.spm_inversion`).
 """
