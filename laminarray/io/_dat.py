@@ -2,7 +2,7 @@
 
 Element ``(channel c, sample t, trial k)`` of a ``(C, T, K)`` file is at flat
 index ``c + C·(t + T·k)`` after ``offset`` bytes: every trial is one
-contiguous ``T x C`` block. Reading maps only the bytes of one chunk of
+contiguous ``T x C`` block. Reading reads only the bytes of one chunk of
 trials (or of samples, for continuous data) per dask task.
 """
 
