@@ -18,7 +18,6 @@ from laminarray.forward import leadfield, save_leadfield_npz
 from laminarray.inverse import invert_ebb
 from laminarray.simulate import current_density
 
-
 pytestmark = pytest.mark.filterwarnings("ignore:Object at .* is not recognized:UserWarning")
 
 
