@@ -18,6 +18,7 @@ distances).
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,6 +272,10 @@ def _update(
     )
 
 
+#: how many past transforms a cycle of closest-point pairings may span
+_CYCLE_MEMORY = 8
+
+
 def _motion(step: np.ndarray) -> float:
     """Size of a rigid update (mm): its translation plus its rotation angle at 100 mm."""
     return float(
@@ -308,7 +313,8 @@ def coregister_headshape(
     iterates: move the head-shape points with the current transform, pair
     each with its nearest scalp point (KD-tree), drop outliers, and update the
     transform from the pairs, until the update moves no point of a 100 mm
-    head by more than ``tolerance`` mm.
+    head by more than ``tolerance`` mm or the pairings cycle (the transform
+    returns within ``tolerance`` to one of its last 8 values).
 
     Parameters
     ----------
@@ -394,7 +400,8 @@ def coregister_headshape(
     initial_points = apply_transform(initial, points)
     _, initial_distance = _distance(initial_points, tree, targets, report_normals)
 
-    transform = before = initial
+    transform = initial
+    recent: collections.deque[np.ndarray] = collections.deque(maxlen=_CYCLE_MEMORY)
     converged = False
     n_iterations = 0
     fid_weights = np.full(len(head_fids), fiducial_weight)
@@ -413,13 +420,15 @@ def coregister_headshape(
             mri_fids,
             fid_weights,
         )
-        # converged when the update is negligible, or when the pairing flips back and
-        # forth between two states (a 2-cycle: back where we were two steps ago)
-        previous, transform = transform, step @ transform
-        if _motion(step) < tolerance or _motion(transform @ invert_transform(before)) < tolerance:
+        # converged when the update is negligible, or when the pairing cycles through a
+        # few states (back where we were up to _CYCLE_MEMORY steps ago)
+        recent.append(transform)
+        transform = step @ transform
+        if _motion(step) < tolerance or any(
+            _motion(transform @ invert_transform(seen)) < tolerance for seen in recent
+        ):
             converged = True
             break
-        before = previous
 
     moved = apply_transform(transform, points)
     _, distance = _distance(moved, tree, targets, report_normals)
