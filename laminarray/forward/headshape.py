@@ -66,7 +66,8 @@ class HeadshapeFit:
         Points used in the last iteration (others were rejected as outliers).
     n_iterations : int
     converged : bool
-        Whether the update fell below ``tolerance`` before ``max_iterations``.
+        Whether the update fell below ``tolerance`` (or the pairings cycled)
+        before ``max_iterations``.
     settings : dict
         The options used (JSON-serialisable provenance).
     """
