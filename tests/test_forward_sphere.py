@@ -200,23 +200,22 @@ def test_clear_errors():
         sphere_gain(_mesh(np.array([[0, 0, 10.0], [0, 0, 50.0]]), ori), "sensors", [0, 0, 0])
 
 
-def test_agrees_with_mne_spherical_forward():
-    mne = pytest.importorskip("mne")
+def _mne_sphere_forward(mne, sensors, frames, coil_type, dipoles):
+    """MNE's spherical forward (centre 0) for channels of ``coil_type`` at the sensors'
+    positions in ``frames``: free orientation, (channel, dipole, xyz), fT/nA·m."""
     from mne.io.constants import FIFF
 
-    mne.set_log_level("ERROR")
-    sensors = helmet_array(20, radius=110)
-    pos, ori = sensors["position"].values, sensors["orientation"].values
+    pos = sensors["position"].values
     info = mne.create_info(list(sensors["channel"].values), 1000.0, "mag")
     with info._unlock():
         info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
-    for ch, p, frame in zip(info["chs"], pos, _tangent_frames(ori), strict=True):
-        ch["coil_type"] = FIFF.FIFFV_COIL_POINT_MAGNETOMETER
+    for ch, p, frame in zip(info["chs"], pos, frames, strict=True):
+        ch["coil_type"] = coil_type
+        ch["unit"] = FIFF.FIFF_UNIT_T
         ch["loc"][:3] = p / 1000
         ch["loc"][3:12] = frame.ravel()
-    dipoles, _ = _random_dipoles(10, seed=9)
     src = mne.setup_volume_source_space(
-        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (10, 1))}
+        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (len(dipoles), 1))}
     )
     fwd = mne.make_forward_solution(
         info,
@@ -227,7 +226,20 @@ def test_agrees_with_mne_spherical_forward():
         eeg=False,
     )
     # MNE: T per A·m; laminarray: fT per nA·m = 1e15 * 1e-9
-    reference = fwd["sol"]["data"].reshape(20, 10, 3) * 1e6
+    return fwd["sol"]["data"].reshape(len(pos), len(dipoles), 3) * 1e6
+
+
+def test_agrees_with_mne_spherical_forward():
+    mne = pytest.importorskip("mne")
+    from mne.io.constants import FIFF
+
+    mne.set_log_level("ERROR")
+    sensors = helmet_array(20, radius=110)
+    pos, ori = sensors["position"].values, sensors["orientation"].values
+    dipoles, _ = _random_dipoles(10, seed=9)
+    reference = _mne_sphere_forward(
+        mne, sensors, _tangent_frames(ori), FIFF.FIFFV_COIL_POINT_MAGNETOMETER, dipoles
+    )
     np.testing.assert_allclose(sarvas_gain(dipoles, pos, ori), reference, rtol=1e-9, atol=1e-9)
 
 
@@ -280,28 +292,9 @@ def test_axial_gradiometers_agree_with_mne():
         ),
         coil_weight=(("channel", "coil"), np.tile(weights, (len(pos), 1))),
     )
-    info = mne.create_info(list(sensors["channel"].values), 1000.0, "grad")
-    with info._unlock():
-        info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
-    for ch, p, frame in zip(info["chs"], pos, frames, strict=True):
-        ch["coil_type"] = FIFF.FIFFV_COIL_MAGNES_GRAD
-        ch["unit"] = FIFF.FIFF_UNIT_T
-        ch["loc"][:3] = p / 1000
-        ch["loc"][3:12] = frame.ravel()
     dipoles, dip_ori = _random_dipoles(12, seed=4)
-    src = mne.setup_volume_source_space(
-        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (12, 1))}
-    )
-    fwd = mne.make_forward_solution(
-        info,
-        trans=None,
-        src=src,
-        bem=mne.make_sphere_model(r0=(0.0, 0.0, 0.0), head_radius=None),
-        meg=True,
-        eeg=False,
-    )
-    # MNE: T per A·m, free orientation; laminarray: fT per nA·m along each dipole's orientation
-    reference = np.einsum("cvx,vx->cv", fwd["sol"]["data"].reshape(16, 12, 3) * 1e6, dip_ori)
+    free = _mne_sphere_forward(mne, sensors, frames, FIFF.FIFFV_COIL_MAGNES_GRAD, dipoles)
+    reference = np.einsum("cvx,vx->cv", free, dip_ori)  # along each dipole's orientation
     gain = sphere_gain(_mesh(dipoles, dip_ori), accurate, center=[0.0, 0.0, 0.0])
     np.testing.assert_allclose(gain.values[:, 0], reference, rtol=1e-9, atol=1e-9)
     # and the 8-point coils of make_sensors are within 0.1 % of the 14-point ones
