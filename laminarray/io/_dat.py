@@ -8,6 +8,7 @@ trials (or of samples, for continuous data) per dask task.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -148,9 +149,9 @@ class _DatArray:
         itemsize = self.layout.dtype.itemsize
         start = self.layout.offset + first_sample * n_c * itemsize
         raw = np.empty((n_samples, n_c), dtype=self.layout.dtype)
-        _prefetch(self.layout.path, start, raw.nbytes)
         try:
             with open(self.layout.path, "rb", buffering=0) as fh:
+                _prefetch(fh.fileno(), start, raw.nbytes)
                 fh.seek(start)
                 view, done = memoryview(raw.reshape(-1).view(np.uint8)), 0
                 while done < raw.nbytes:
@@ -187,23 +188,17 @@ class _DatArray:
         return out
 
 
-def _prefetch(path: Path, start: int, nbytes: int) -> None:
-    """Have the kernel read ``[start, start + 2 nbytes)`` of ``path`` in the background.
+def _prefetch(fd: int, start: int, nbytes: int) -> None:
+    """Have the kernel read ``[start, start + 2 nbytes)`` of the open file ``fd`` in the background.
 
     The next chunk's bytes are asked for along with this chunk's, so a
     sequential consumer (a conversion, a reduction over trials) finds them
-    read while it processes this chunk: disk reads overlap the computation. Best effort: a no-op where
-    ``posix_fadvise`` does not exist.
+    read while it processes this chunk: disk reads overlap the computation.
+    Best effort: a no-op where ``posix_fadvise`` does not exist.
     """
-    if not hasattr(os, "posix_fadvise"):
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, start, 2 * nbytes, os.POSIX_FADV_WILLNEED)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, start, 2 * nbytes, os.POSIX_FADV_WILLNEED)
 
 
 def lazy_dat(
