@@ -150,7 +150,10 @@ def read_spm_inversion(
         free_energy = _free_energy(mat, inv)
         cv_error = _get(mat, inv, "crosserr")
         # several windows store window 1's J only: not read for them
-        mode_sources = None if windows is not None else _mode_sources(mat, inv, n_sources, where)
+        n_temp = None if temporal is None else temporal.sizes["temporal_mode"]
+        mode_sources = (
+            None if windows is not None else _mode_sources(mat, inv, n_sources, n_temp, where)
+        )
     template = dict(channels=channels, layers=layers)
     if windows is None:
         proj = _single_projector(m_first, modes, n_sources, where)
@@ -189,11 +192,6 @@ def read_spm_inversion(
         variables["temporal_projector"] = temporal
     if mode_sources is not None:
         names, values = mode_sources
-        if temporal is not None and values.shape[2] != temporal.sizes["temporal_mode"]:
-            raise FileFormatError(
-                f"{where}: `J` has {values.shape[2]} temporal modes but `T` has "
-                f"{temporal.sizes['temporal_mode']}"
-            )
         variables["mode_sources"] = xr.DataArray(
             values.reshape(len(names), n_layers, n_sources // n_layers, -1),
             dims=("condition", "layer", "vertex", "temporal_mode"),
@@ -368,9 +366,13 @@ def _temporal_projector(
 
 
 def _mode_sources(
-    mat: MatFile, inv: tuple[Any, ...], n_sources: int, where: str
+    mat: MatFile, inv: tuple[Any, ...], n_sources: int, n_temp: int | None, where: str
 ) -> tuple[list[str], np.ndarray] | None:
-    """Condition names and SPM's ``J`` stacked as ``(condition, source, temporal mode)``."""
+    """Condition names and SPM's ``J`` stacked as ``(condition, source, temporal mode)``.
+
+    Every ``J{j}`` must be ``(n_sources, n_temp)`` (``n_temp``: the columns of
+    ``T``; without ``T``, those of ``J{1}``).
+    """
     value = _get(mat, inv, "J")
     if value is None:
         return None
@@ -385,6 +387,10 @@ def _mode_sources(
                 "(sources x temporal modes, like J{1})"
             )
         blocks.append(block)
+    if n_temp is not None and blocks[0].shape[1] != n_temp:
+        raise FileFormatError(
+            f"{where}: `J` has {blocks[0].shape[1]} temporal modes but `T` has {n_temp}"
+        )
     names = _condition_names(mat, inv, len(blocks))
     return names, np.stack(blocks).astype(np.float64)
 
