@@ -15,6 +15,7 @@ from ._validation import ArchiveError, LaminarrayError, MissingDependencyError, 
 from ._version import __version__
 from .config import get_data_path
 from .export import to_dataframe, to_gifti
+from .options import get_options, set_options
 from .schema import (
     SCHEMA_VERSION,
     check_consistent,
@@ -47,10 +48,12 @@ __all__ = [
     "default_layer_names",
     "gain_dataarray",
     "get_data_path",
+    "get_options",
     "layer_depths",
     "mesh_dataset",
     "open_study",
     "projector_dataarray",
+    "set_options",
     "sensor_dataset",
     "source_dataarray",
     "to_dataframe",
@@ -73,6 +76,7 @@ _SUBMODULES = (
     "forward",
     "inverse",
     "io",
+    "options",
     "power",
     "rois",
     "run",

@@ -35,3 +35,12 @@ def backend(request):
 def golden():
     """SPM's golden inversion case (see ../shared/specs/spm_inversion.md §10.3)."""
     return dict(np.load(GOLDEN))
+
+
+REALDATA = Path(__file__).resolve().parent / "data" / "realdata"
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """Directory of the real recordings and head surfaces (see tests/data/realdata/README.md)."""
+    return REALDATA

@@ -1,0 +1,135 @@
+"""Library-wide execution options: ``laminarray.set_options`` and ``get_options``.
+
+One place for the settings every chunking and reporting decision reads, in
+the manner of :func:`xarray.set_options`: set globally, or for a block as a
+context manager::
+
+    import laminarray as lam
+
+    lam.set_options(progress=True)          # from now on
+    with lam.set_options(task_bytes="32 MiB"):
+        ...                                 # only inside the block
+
+Options
+-------
+progress : bool or None
+    Show progress on long work (inversions, comparisons over layers, sliding
+    windows, gains, conversions, expression search). ``None`` (default):
+    shown in an interactive session (a terminal or a notebook), hidden
+    otherwise (tests, batch jobs, CI).
+task_bytes : int
+    Target size in bytes of one dask task's working block (default 64 MiB).
+    Strings such as ``"32 MiB"`` are accepted when setting.
+scratch : pathlib.Path or None
+    Directory for temporary files of out-of-core work (default: the
+    system's temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ._validation import LaminarrayError
+from .config import parse_bytes
+
+__all__ = ["get_options", "set_options", "show_progress"]
+
+_DEFAULTS: dict[str, Any] = {"progress": None, "task_bytes": 64 * 2**20, "scratch": None}
+OPTIONS: dict[str, Any] = dict(_DEFAULTS)
+
+
+def _check_progress(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise LaminarrayError(f"`progress` must be True, False or None; got {value!r}")
+
+
+def _check_task_bytes(value: Any) -> int:
+    n = parse_bytes(value, "task_bytes")
+    if n < 2**16:
+        raise LaminarrayError(f"`task_bytes` must be at least 64 KiB; got {n} bytes")
+    return n
+
+
+def _check_scratch(value: Any) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise LaminarrayError(f"`scratch` must be an existing directory; got {str(path)!r}")
+    return path
+
+
+_VALIDATORS: dict[str, Callable[[Any], Any]] = {
+    "progress": _check_progress,
+    "task_bytes": _check_task_bytes,
+    "scratch": _check_scratch,
+}
+
+
+class set_options:  # noqa: N801  (lower case like xarray.set_options: it is used as a function)
+    """Set library options globally or, as a context manager, for a block.
+
+    Parameters
+    ----------
+    **options
+        ``progress`` (bool or None), ``task_bytes`` (int or a string such as
+        ``"32 MiB"``), ``scratch`` (directory or None). See
+        :mod:`laminarray.options`.
+
+    Examples
+    --------
+    >>> import laminarray as lam
+    >>> with lam.set_options(progress=False):
+    ...     lam.get_options()["progress"]
+    False
+    """
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(_VALIDATORS))
+        if unknown:
+            raise LaminarrayError(
+                f"unknown option(s) {unknown}; laminarray's options are {sorted(_VALIDATORS)}"
+            )
+        checked = {key: _VALIDATORS[key](value) for key, value in options.items()}
+        self._previous = {key: OPTIONS[key] for key in checked}
+        OPTIONS.update(checked)
+
+    def __enter__(self) -> set_options:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        OPTIONS.update(self._previous)
+
+
+def get_options() -> dict[str, Any]:
+    """A copy of the current options (see :mod:`laminarray.options`)."""
+    return dict(OPTIONS)
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether long work should report progress now.
+
+    Parameters
+    ----------
+    progress : bool, optional
+        An explicit per-call choice; wins over the option.
+
+    Returns
+    -------
+    bool
+        ``progress`` if given, else the ``progress`` option, else True only in
+        an interactive session (a terminal on stderr or an IPython kernel) and
+        never under pytest or with ``CI`` set.
+    """
+    if progress is not None:
+        return progress
+    if OPTIONS["progress"] is not None:
+        return bool(OPTIONS["progress"])
+    if "PYTEST_CURRENT_TEST" in os.environ or os.environ.get("CI"):
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
