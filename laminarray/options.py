@@ -71,7 +71,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-class set_options:  # noqa: N801  (lower case like xarray.set_options: it is used as a function)
+class set_options:
     """Set library options globally or, as a context manager, for a block.
 
     Parameters
