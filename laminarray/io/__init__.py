@@ -1,5 +1,5 @@
 """Interoperability I/O: SPM M/EEG datasets, SPM gain and inversion files, GIFTI, MNE,
-fiducials, CaliBrain lead fields.
+fiducials, CaliBrain lead fields, kymata expression sets.
 
 Readers check what they read and raise one :class:`FileFormatError` (a
 :class:`~laminarray.LaminarrayError`) naming the file, field, expected and
@@ -20,6 +20,7 @@ from .calibrain import (
 from .errors import FileFormatError, InversionNotFoundError, MissingFileError
 from .fiducials import read_fiducials
 from .gifti import read_gifti_mesh, write_gifti_mesh, write_gifti_values
+from .kymata import read_nkg, write_nkg
 from .mne import forward_to_gain, from_mne, source_to_stc, to_mne_epochs, to_mne_evoked
 from .spm import read_spm, write_spm
 from .spm_gain import read_spm_gain, spm_gain_path, write_spm_gain
@@ -44,6 +45,7 @@ __all__ = [
     "read_fiducials",
     "read_gifti_mesh",
     "read_lameg_sources",
+    "read_nkg",
     "read_spm",
     "read_spm_gain",
     "read_spm_inversion",
@@ -55,6 +57,7 @@ __all__ = [
     "write_calibrain_leadfield",
     "write_gifti_mesh",
     "write_gifti_values",
+    "write_nkg",
     "write_spm",
     "write_spm_gain",
 ]
