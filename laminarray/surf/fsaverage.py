@@ -167,13 +167,13 @@ def _full_surfaces(
         surfaces = {h: positions[hemis == h] for h in HEMIS if np.any(hemis == h)}
     else:
         surfaces = _sphere_positions(native_surface, "native_surface", "scanner")
-    for hemi, pos in surfaces.items():
-        if hemi not in native or len(native[hemi]) != len(pos):
-            raise LaminarrayError(
-                f"the full-resolution {hemi} surface has {len(pos)} vertices but "
-                f"`native_sphere` has {len(native.get(hemi, ()))}: they must be the same "
-                "full-resolution surface (pass `native_surface`)"
-            )
+    sizes = {h: (len(pos), len(native.get(h, ()))) for h, pos in surfaces.items()}
+    mismatched = {h: size for h, size in sizes.items() if size[0] != size[1]}
+    if mismatched:
+        raise LaminarrayError(
+            "the full-resolution surfaces and `native_sphere` must have the same vertices "
+            f"(pass `native_surface`); (surface, sphere) vertex counts: {mismatched}"
+        )
     return surfaces
 
 
