@@ -31,6 +31,7 @@ laMEG's ``compute_csd(..., method="KCSD1D")``:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -114,35 +115,46 @@ def _gaussian(distance: np.ndarray, r: float) -> np.ndarray:
 
 
 def _disc_potential(distance: float, r: float, h: float, sigma: float) -> float:
-    """Potential at ``distance`` of a basis source (its Gaussian cut at ``±r``)."""
+    """Potential at ``distance`` of a basis source (its Gaussian cut at ``±r``).
+
+    Adaptive quadrature as elephant does it (its tolerance shapes the
+    cross-validation's near-ties, so another rule would not reproduce them).
+    """
+    std = r / 3.0
+    norm = 1.0 / (math.sqrt(2.0 * math.pi) * std)
+    h2, two_var = h * h, 2.0 * std * std
 
     def integrand(x: float) -> float:
         offset = distance - x
-        return (np.sqrt(offset**2 + h**2) - abs(offset)) * _gaussian(abs(x), r)
+        gauss = math.exp(-(x * x) / two_var) * norm
+        return (math.sqrt(offset * offset + h2) - abs(offset)) * gauss
 
     return integrate.quad(integrand, -r, r)[0] / (2.0 * sigma)
 
 
 @lru_cache(maxsize=32)
-def _kernels(
+def _basis(
     thickness: float, n_electrodes: int, n_estimates: int, r: float, settings: KCSDSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Electrode kernel ``K`` (N, N) and cross kernel ``K̃`` (n_estimates, N) for one ``R``."""
+    """Basis potentials at the electrodes ``B̃`` (M, N) and the kernel ``K`` (N, N) for one ``R``."""
     electrodes = np.linspace(0.0, thickness, n_electrodes)
     estimates = np.linspace(0.0, thickness, n_estimates)
-    sources = np.linspace(-settings.ext_x, thickness + settings.ext_x, settings.n_sources)
+    sources = _sources(thickness, settings)
     to_electrodes = np.abs(sources[:, None] - electrodes[None, :])
-    to_estimates = np.abs(sources[:, None] - estimates[None, :])
-    reach = max(to_electrodes.max(), to_estimates.max()) + r
+    # the largest source-point distance: both grids are sorted
+    reach = max(to_electrodes.max(), sources[-1] - estimates[0], estimates[-1] - sources[0]) + r
     table_at = np.logspace(0.0, np.log10(reach + 1.0), _TABLE_SIZE) - 1.0
     table = [_disc_potential(d, r, settings.h, settings.sigma) for d in table_at]
-    potential = make_interp_spline(table_at, table, k=3)
-    basis_potentials = potential(to_electrodes)  # (M, N)
+    basis_potentials = make_interp_spline(table_at, table, k=3)(to_electrodes)
     kernel = basis_potentials.T @ basis_potentials / settings.n_sources
-    cross = _gaussian(to_estimates, r).T @ basis_potentials / settings.n_sources
+    basis_potentials.setflags(write=False)
     kernel.setflags(write=False)
-    cross.setflags(write=False)
-    return kernel, cross
+    return basis_potentials, kernel
+
+
+def _sources(thickness: float, settings: KCSDSettings) -> np.ndarray:
+    """Basis source centres over the estimation range (extended by ``ext_x``)."""
+    return np.linspace(-settings.ext_x, thickness + settings.ext_x, settings.n_sources)
 
 
 def _cv_errors(kernel: np.ndarray, potentials: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
@@ -184,13 +196,17 @@ def kcsd_column(
     errors = np.stack(
         [
             _cv_errors(
-                _kernels(thickness, n_electrodes, n_estimates, r, settings)[0], potentials, lambdas
+                _basis(thickness, n_electrodes, n_estimates, r, settings)[1], potentials, lambdas
             )
             for r in settings.rs
         ]
     )
     best_r, best_lambda = np.unravel_index(np.argmin(errors), errors.shape)
     r, lam = settings.rs[best_r], float(lambdas[best_lambda])
-    kernel, cross = _kernels(thickness, n_electrodes, n_estimates, r, settings)
+    basis_potentials, kernel = _basis(thickness, n_electrodes, n_estimates, r, settings)
+    to_estimates = np.abs(
+        _sources(thickness, settings)[:, None] - np.linspace(0.0, thickness, n_estimates)
+    )
+    cross = _gaussian(to_estimates, r).T @ basis_potentials / settings.n_sources
     weights = np.linalg.inv(kernel + lam * np.eye(n_electrodes)) @ potentials
     return cross @ weights, lam, float(r)
