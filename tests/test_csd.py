@@ -230,3 +230,25 @@ def test_source_estimate_input_replaces_layer_depth():
     assert "layer" not in csd.coords
     np.testing.assert_allclose(csd["depth"], np.linspace(0, 3.0, 11))
     np.testing.assert_allclose(csd["relative_depth"], np.linspace(0, 1, 11))
+
+
+def test_kcsd_per_vertex_thickness_labels_lambda_and_r():
+    values = np.random.default_rng(6).standard_normal((11, 2, 5))
+    signal = xr.DataArray(
+        da.from_array(values, chunks=(11, 1, 5)), dims=("layer", "vertex", "time")
+    )
+    thickness = xr.DataArray([3.7, 4.0], dims="vertex")
+    with raise_if_dask_computes():
+        csd = compute_csd(signal, thickness, 600.0, Rs=[0.23, 0.5], lambdas=[1e-3, 1e-6])
+    assert csd.sizes["depth"] == 100  # one grid for all columns
+    assert csd["kcsd_R"].dims == ("vertex",)
+    one = compute_csd(
+        xr.DataArray(values[:, 1], dims=("layer", "time")),
+        4.0,
+        600.0,
+        Rs=[0.23, 0.5],
+        lambdas=[1e-3, 1e-6],
+    )
+    np.testing.assert_allclose(csd.isel(vertex=1).values, one.values)
+    assert float(csd["kcsd_R"][1]) == float(one["kcsd_R"])
+    assert float(csd["kcsd_lambda"][1]) == float(one["kcsd_lambda"])
