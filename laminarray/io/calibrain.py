@@ -233,7 +233,12 @@ def read_calibrain_leadfield(
         ``sensor_units``/``sensor_unitmult``. Free orientation is returned in
         ``xyz``: a free MEG file's two components are mapped back with
         ``Q_basis`` (the discarded third orientation, the one of least gain,
-        is absent). ``src_coords`` become ``source_x/y/z (layer, vertex)``
+        is absent). The three components are in the frame of the MNE forward
+        solution CaliBrain extracted from: head-frame x, y, z, or each
+        source's local (tangential, tangential, normal) frame when that
+        forward was surface-oriented (CaliBrain converts a fixed forward to
+        free with ``surf_ori=True``); attrs ``orientation_frame`` says
+        ``"as stored"``. ``src_coords`` become ``source_x/y/z (layer, vertex)``
         in mm; attrs ``orientation``, ``sensor_kind``, ``coil_type``,
         ``subject``, ``forward_model``, ``source_file``.
     """
@@ -279,6 +284,7 @@ def read_calibrain_leadfield(
         "forward_model": "loaded",
         "source_file": str(path),
         "orientation": "free" if free else "fixed",
+        **({"orientation_frame": "as stored"} if free else {}),
         "sensor_kind": {_MEG_CH: "MEG", _EEG_CH: "EEG"}.get(
             kind, str(content.get("sensor_kind", "unknown"))
         ),
