@@ -39,6 +39,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import gc
 import os
 import shutil
 import signal
@@ -258,7 +259,11 @@ def commit(root: Path, staged: Path, *, durable: bool) -> None:
     if durable:
         _fsync(root.parent, directory=True)
     fault_point("exchanged")
-    discard(staged)  # the previous version now lives at the stage's path
+    # the previous version now lives at the stage's path; snapshots of this process
+    # that are no longer used may only await the cycle collector (DataTrees are cyclic)
+    if not discard(staged):
+        gc.collect()
+        discard(staged)
 
 
 def discard(path: Path) -> bool:
