@@ -292,7 +292,7 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
 
     Returns a dict with ``position``/``orientation`` ``(n_channels, 3)`` (NaN
     where a channel has no sensor) and, for MEG, ``coil_position``,
-    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weights``
+    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weight``
     ``(n_channels, n_coils)`` (the ``tra`` matrix, zero rows for channels
     without MEG sensors).
     """
@@ -333,7 +333,7 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
                 )
             weights = np.zeros((len(labels), len(coil_pos)))
             weights[rows[keep]] = tra[keep]
-            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weights=weights)
+            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weight=weights)
     if np.isfinite(position).any():
         out["position"] = position
     if np.isfinite(orientation).any():

@@ -64,7 +64,7 @@ def read_spm(
         ``headshape (headshape_point, xyz)``, ``sensor_position`` and
         ``sensor_orientation (channel, xyz)`` and the MEG coil geometry
         ``coil_position``/``coil_orientation (coil, xyz)``,
-        ``coil_weights (channel, coil)``; positions in mm. attrs ``sfreq``,
+        ``coil_weight (channel, coil)``; positions in mm. attrs ``sfreq``,
         ``time_onset``, ``spm_type``, ``source_file``, ``spm_format``.
 
     Raises
@@ -173,7 +173,7 @@ def _geometry_variables(geometry: dict[str, Any], index: np.ndarray) -> dict[str
     ):
         if key in sens:
             out[name] = xr.DataArray(sens[key][index], dims=("channel", "xyz"), attrs=attrs)
-    if "coil_weights" in sens:
+    if "coil_weight" in sens:
         out["coil_position"] = xr.DataArray(
             sens["coil_position"], dims=("coil", "xyz"), attrs={**mm, "long_name": "coil position"}
         )
@@ -182,10 +182,10 @@ def _geometry_variables(geometry: dict[str, Any], index: np.ndarray) -> dict[str
             dims=("coil", "xyz"),
             attrs={"units": "1", "long_name": "coil orientation"},
         )
-        out["coil_weights"] = xr.DataArray(
-            sens["coil_weights"][index],
+        out["coil_weight"] = xr.DataArray(
+            sens["coil_weight"][index],
             dims=("channel", "coil"),
-            attrs={"units": "1", "long_name": "channel = coil_weights @ coil signals"},
+            attrs={"units": "1", "long_name": "channel = coil_weight @ coil signals"},
         )
     return {k: v.assign_coords(xyz=list(XYZ)) if "xyz" in v.dims else v for k, v in out.items()}
 
@@ -357,7 +357,7 @@ def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
             "pnt": np.asarray(headshape, float),
             "unit": "mm",
         }
-    if "sensor_position" in ds or "coil_weights" in ds:
+    if "sensor_position" in ds or "coil_weight" in ds:
         types = as_str(ds["ch_type"].values)
         meg = np.array(["MEG" in t.upper() for t in types])
         labels = [str(x) for x in ds["channel"].values[meg]]
@@ -370,9 +370,9 @@ def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
             sens["chanpos"] = np.asarray(ds["sensor_position"].values[meg], float)
         if "sensor_orientation" in ds:
             sens["chanori"] = np.asarray(ds["sensor_orientation"].values[meg], float)
-        if "coil_weights" in ds:
+        if "coil_weight" in ds:
             sens["coilpos"] = np.asarray(ds["coil_position"].values, float)
             sens["coilori"] = np.asarray(ds["coil_orientation"].values, float)
-            sens["tra"] = np.asarray(ds["coil_weights"].values[meg], float)
+            sens["tra"] = np.asarray(ds["coil_weight"].values[meg], float)
         out["sensors"] = {"meg": sens}
     return out
