@@ -4,6 +4,8 @@
 - :mod:`~laminarray.forward.sensors`: the sensor schema (:func:`sensors_from_coils`:
   coil integration points and a channels x points weight matrix), :func:`make_sensors`,
   :func:`helmet_array`, :func:`opm_array`, fiducials, SSP projectors (:func:`apply_ssp`).
+- :mod:`~laminarray.forward.mne_sensors`: :func:`sensors_from_mne` (every coil type MNE
+  describes, CTF compensation folded into the weights, SSP projectors carried).
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
 - :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
   :func:`save_leadfield_npz`.
@@ -17,6 +19,7 @@ from __future__ import annotations
 from .diagnostics import gain_norms, lead_field_rms_diff
 from .headshape import HeadshapeFit, coregister_headshape
 from .leadfield import leadfield, save_leadfield_npz
+from .mne_sensors import sensors_from_mne
 from .sensors import (
     apply_ssp,
     channel_units,
@@ -55,6 +58,7 @@ __all__ = [
     "save_leadfield_npz",
     "scalp_surface",
     "sensors_from_coils",
+    "sensors_from_mne",
     "sphere_gain",
     "ssp_operator",
 ]

@@ -126,8 +126,8 @@ def sensors_from_coils(
     fiducials : DataArray (fiducial, xyz), optional
         Head fiducials in mm (see :func:`make_fiducials`).
     ssp : DataArray (ssp, channel), optional
-        SSP projection vectors (coord ``ssp_active (ssp)`` optional, default
-        active), stored as ``ssp_vector``; see :func:`apply_ssp`.
+        SSP projection vectors (coord ``ssp_active (ssp)``: already applied to
+        the data; default True), stored as ``ssp_vector``; see :func:`apply_ssp`.
     coord_frame : str
         Coordinate frame of every position (attrs, default ``"head"``).
     kind : str, optional
@@ -266,9 +266,10 @@ def channel_units(sensors: xr.Dataset) -> str:
 
 
 def ssp_operator(sensors: xr.Dataset, channels: Sequence[str] | None = None) -> xr.DataArray:
-    """The SSP projection ``P = I - U U^T`` of a sensor array's active projectors.
+    """The SSP projection ``P = I - U U^T`` of a sensor array's projectors.
 
-    As MNE's ``make_projector``: each active vector is restricted to
+    As MNE's ``make_projector`` (which the inverse applies to data and gain
+    alike): every vector, active (already applied to the data) or not, is restricted to
     ``channels`` and normalised, the orthonormal basis ``U`` of their span is
     taken from an SVD (directions with singular values below 1 % of the
     largest dropped), and ``P`` removes it.
@@ -284,7 +285,8 @@ def ssp_operator(sensors: xr.Dataset, channels: Sequence[str] | None = None) -> 
     -------
     xarray.DataArray
         ``(channel, channel_in)``: apply as ``P @ x`` to data or gain; the
-        identity without active projectors. attrs ``ssp_rank`` (number of
+        identity without projectors. ``P`` is idempotent, so data whose
+        projectors are already active are unchanged by it. attrs ``ssp_rank`` (number of
         directions removed).
     """
     names = [str(c) for c in (sensors["channel"].values if channels is None else channels)]
@@ -292,8 +294,6 @@ def ssp_operator(sensors: xr.Dataset, channels: Sequence[str] | None = None) -> 
     basis = np.zeros((n, 0))
     if "ssp_vector" in sensors:
         vectors = sensors["ssp_vector"]
-        if "ssp_active" in vectors.coords:
-            vectors = vectors.isel(ssp=np.flatnonzero(vectors["ssp_active"].values))
         present = [c for c in names if c in set(as_str(vectors["channel"].values))]
         rows = np.zeros((vectors.sizes["ssp"], n))
         index = [names.index(c) for c in present]
@@ -313,7 +313,7 @@ def ssp_operator(sensors: xr.Dataset, channels: Sequence[str] | None = None) -> 
 
 
 def apply_ssp(obj: xr.DataArray | xr.Dataset, sensors: xr.Dataset) -> Any:
-    """Apply a sensor array's active SSP projectors to data or a gain.
+    """Apply a sensor array's SSP projectors to data or a gain (see :func:`ssp_operator`).
 
     Parameters
     ----------

@@ -1,0 +1,158 @@
+"""Sensor arrays from real recordings' MNE info: gains against MNE's own spherical forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import laminarray as lam
+from laminarray import LaminarrayError, forward
+
+mne = pytest.importorskip("mne")
+mne.set_log_level("ERROR")
+
+R0_MM = np.array([0.0, 0.0, 40.0])
+
+
+@pytest.fixture(scope="module")
+def ctf(realdata):
+    return mne.io.read_raw_ctf(realdata / "ctf" / "somMDYO-18av.ds")
+
+
+@pytest.fixture(scope="module")
+def neuromag(realdata):
+    return mne.io.read_raw_fif(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
+
+
+def _dipoles(n=5, seed=0, r0=R0_MM):
+    return r0 + np.random.default_rng(seed).normal(size=(n, 3)) * 25.0
+
+
+def _mne_gain(info, dipoles, r0=R0_MM):
+    """MNE's free-orientation spherical forward, (channel, dipole, xyz) in fT(/mm)/nAm."""
+    src = mne.setup_volume_source_space(
+        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (len(dipoles), 1))}
+    )
+    fwd = mne.make_forward_solution(
+        info,
+        trans=None,
+        src=src,
+        bem=mne.make_sphere_model(r0=r0 / 1000, head_radius=None),
+        meg=True,
+        eeg=False,
+    )
+    names = fwd["sol"]["row_names"]
+    planar = np.array([info["chs"][info["ch_names"].index(n)]["unit"] == 201 for n in names])
+    # T/(A m) -> fT/nAm is 1e6; T/m/(A m) -> fT/mm/nAm is 1e3
+    scale = np.where(planar, 1e3, 1e6)
+    return names, fwd["sol"]["data"].reshape(len(names), len(dipoles), 3) * scale[:, None, None]
+
+
+def _our_gain(sensors, dipoles, r0=R0_MM):
+    mesh = lam.mesh_dataset(
+        dipoles[None], [[0, 0, 0]], orientation=np.tile([0, 0, 1.0], (1, 5, 1))
+    )
+    return forward.sphere_gain(mesh, sensors, center=r0, orientation="free")
+
+
+def _relative_error(ours, reference):
+    return np.abs(ours - reference).max() / np.abs(reference).max()
+
+
+def test_ctf_grade3_gain_equals_mne(ctf):
+    """CTF data stored with 3rd-order compensation: the reference coils are in every
+    channel's weights, and the gain is MNE's to 1e-6 (uncompensated it is ~15 % off)."""
+    assert ctf.compensation_grade == 3
+    sensors = forward.sensors_from_mne(ctf.info)
+    assert sensors.attrs["compensation_grade"] == 3
+    assert sensors.attrs["coord_frame"] == "head"
+    assert set(sensors["ch_type"].values) == {"MEGGRAD"}
+    assert sensors.sizes["channel"] == 151  # the reference channels are not channels
+    # a compensated channel also reads the reference coils: more than its own 14 points
+    assert np.count_nonzero(sensors["coil_weight"].values[0]) > 14
+    dipoles = _dipoles()
+    names, reference = _mne_gain(ctf.info, dipoles)
+    gain = _our_gain(sensors, dipoles)
+    assert gain.attrs["units"] == "fT/nAm"
+    assert gain.attrs["sensor_compensation_grade"] == 3
+    assert _relative_error(gain.sel(channel=names).values[:, 0], reference) < 1e-6
+
+    raw0 = ctf.copy().apply_gradient_compensation(0)
+    grade0 = _our_gain(forward.sensors_from_mne(raw0.info), dipoles)
+    assert _relative_error(grade0.sel(channel=names).values[:, 0], reference) > 0.02
+
+
+def test_neuromag_mags_and_planar_grads_equal_mne(neuromag):
+    sensors = forward.sensors_from_mne(neuromag.info)
+    types = sensors["ch_type"].values
+    assert (types == "MEGMAG").sum() == 102 and (types == "MEGPLANAR").sum() == 204
+    planar = sensors["ch_units"].values[types == "MEGPLANAR"]
+    assert set(planar) == {"fT/mm"}
+    fids = sensors["fiducials"]
+    assert fids["fiducial"].values.tolist() == ["nas", "lpa", "rpa"]
+    assert abs(fids.sel(fiducial="nas").values[0]) < 1e-3  # head frame: nasion on +y
+    dipoles = _dipoles(seed=1)
+    names, reference = _mne_gain(neuromag.info, dipoles)
+    gain = _our_gain(sensors, dipoles)
+    assert gain.attrs["units"] == "mixed/nAm"
+    assert _relative_error(gain.sel(channel=names).values[:, 0], reference) < 1e-6
+    for kind in ("mag", "grad"):
+        picked = forward.sensors_from_mne(neuromag.info, picks=kind)
+        one = _our_gain(picked, dipoles)
+        assert one.attrs["units"] == {"mag": "fT/nAm", "grad": "fT/mm/nAm"}[kind]
+        rows = [names.index(c) for c in picked["channel"].values]
+        assert _relative_error(one.values[:, 0], reference[rows]) < 1e-6
+
+
+def test_ssp_projectors_project_gain_as_mne(neuromag):
+    sensors = forward.sensors_from_mne(neuromag.info, picks="mag")
+    assert sensors.sizes["ssp"] == len(neuromag.info["projs"]) > 0
+    gain = _our_gain(sensors, _dipoles(seed=2)).compute()
+    projected = forward.apply_ssp(gain, sensors)
+    names = list(sensors["channel"].values)
+    proj, *_ = mne._fiff.proj.make_projector(neuromag.info["projs"], names)
+    np.testing.assert_allclose(
+        projected.values, np.einsum("cd,d...->c...", proj, gain.values), atol=1e-12
+    )
+    assert projected.attrs["ssp_applied"]
+    # a projected gain is orthogonal to the projection vectors
+    vectors = sensors["ssp_vector"].values
+    assert np.abs(vectors @ projected.values[:, 0, 0]).max() < 1e-9 * np.abs(gain.values).max()
+
+
+def test_opm_array_equals_mne(realdata):
+    """The FIL OPM array (positions and orientations from its BIDS-like tsv) as QuSpin
+    magnetometers: MNE's coil definition, the same gain as MNE's forward."""
+    table = np.genfromtxt(
+        realdata / "opm" / "fil_positions.tsv", delimiter="\t", names=True, dtype=None
+    )
+    names = [str(n) for n in table["name"]]
+    pos = np.column_stack([table[k] for k in ("Px", "Py", "Pz")]) / 1000
+    ez = np.column_stack([table[k] for k in ("Ox", "Oy", "Oz")])
+    frames = forward.sensors._tangent_frames(ez / np.linalg.norm(ez, axis=1, keepdims=True))
+    info = mne.create_info(names, 1000.0, "mag")
+    with info._unlock():
+        info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
+    for ch, p, frame in zip(info["chs"], pos, frames, strict=True):
+        ch["coil_type"] = mne.io.constants.FIFF.FIFFV_COIL_QUSPIN_ZFOPM_MAG2
+        ch["loc"][:3] = p
+        ch["loc"][3:12] = frame.ravel()
+    sensors = forward.sensors_from_mne(info)
+    assert set(sensors["ch_type"].values) == {"MEGMAG"}
+    np.testing.assert_allclose(sensors["position"].values, pos * 1000, atol=1e-9)
+    r0, _ = forward.fit_sphere(pos * 1000)
+    dipoles = _dipoles(seed=3, r0=r0)
+    order, reference = _mne_gain(info, dipoles, r0)
+    gain = _our_gain(sensors, dipoles, r0).sel(channel=order).values[:, 0]
+    assert _relative_error(gain, reference) < 1e-6
+    # point magnetometers at the same places (sensors_from_coils) are within a few %
+    points = forward.sensors_from_coils(pos * 1000, ez, np.eye(len(names)), labels=names)
+    point_gain = _our_gain(points, dipoles, r0).sel(channel=order).values[:, 0]
+    assert 1e-4 < _relative_error(point_gain, reference) < 0.05
+
+
+def test_errors(neuromag):
+    with pytest.raises(LaminarrayError, match="mne.Info"):
+        forward.sensors_from_mne({"chs": []})
+    with pytest.raises(LaminarrayError, match="picks"):
+        forward.sensors_from_mne(neuromag.info, picks="eeg")
