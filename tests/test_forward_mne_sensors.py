@@ -85,7 +85,8 @@ def test_ctf_grade3_gain_equals_mne(ctf):
 def test_neuromag_mags_and_planar_grads_equal_mne(neuromag):
     sensors = forward.sensors_from_mne(neuromag.info)
     types = sensors["ch_type"].values
-    assert (types == "MEGMAG").sum() == 102 and (types == "MEGPLANAR").sum() == 204
+    assert (types == "MEGMAG").sum() == 102
+    assert (types == "MEGPLANAR").sum() == 204
     planar = sensors["ch_units"].values[types == "MEGPLANAR"]
     assert set(planar) == {"fT/mm"}
     fids = sensors["fiducials"]
@@ -152,7 +153,7 @@ def test_opm_array_equals_mne(realdata):
 
 
 def test_errors(neuromag):
-    with pytest.raises(LaminarrayError, match="mne.Info"):
+    with pytest.raises(LaminarrayError, match=r"mne\.Info"):
         forward.sensors_from_mne({"chs": []})
     with pytest.raises(LaminarrayError, match="picks"):
         forward.sensors_from_mne(neuromag.info, picks="eeg")
