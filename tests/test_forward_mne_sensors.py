@@ -21,7 +21,11 @@ def ctf(realdata):
 
 @pytest.fixture(scope="module")
 def neuromag(realdata):
-    return mne.io.read_raw_fif(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
+    """The Neuromag recording with MEG SSP projectors (2 magnetometer, 2 gradiometer
+    components of its own data) beside its EEG average-reference projector."""
+    raw = mne.io.read_raw_fif(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
+    raw.load_data().add_proj(mne.compute_proj_raw(raw, n_mag=2, n_grad=2, n_eeg=0))
+    return raw
 
 
 def _dipoles(n=5, seed=0, r0=R0_MM):
@@ -107,11 +111,12 @@ def test_neuromag_mags_and_planar_grads_equal_mne(neuromag):
 
 def test_ssp_projectors_project_gain_as_mne(neuromag):
     sensors = forward.sensors_from_mne(neuromag.info, picks="mag")
-    assert sensors.sizes["ssp"] == len(neuromag.info["projs"]) > 0
+    assert sensors.sizes["ssp"] == len(neuromag.info["projs"]) == 5
     gain = _our_gain(sensors, _dipoles(seed=2)).compute()
     projected = forward.apply_ssp(gain, sensors)
     names = list(sensors["channel"].values)
-    proj, *_ = mne._fiff.proj.make_projector(neuromag.info["projs"], names)
+    proj, n_proj, _ = mne._fiff.proj.make_projector(neuromag.info["projs"], names)
+    assert n_proj == forward.ssp_operator(sensors).attrs["ssp_rank"] == 2
     np.testing.assert_allclose(
         projected.values, np.einsum("cd,d...->c...", proj, gain.values), atol=1e-12
     )
@@ -157,3 +162,57 @@ def test_errors(neuromag):
         forward.sensors_from_mne({"chs": []})
     with pytest.raises(LaminarrayError, match="picks"):
         forward.sensors_from_mne(neuromag.info, picks="eeg")
+
+
+def test_from_mne_keeps_ctf_geometry_compensation_and_round_trips(ctf):
+    with pytest.raises(LaminarrayError, match=r"mne\.Epochs\(raw, events"):
+        lam.io.from_mne(ctf)
+    starts = np.array([[150, 0, 1], [450, 0, 1]])
+    ds = lam.io.from_mne(ctf, events=starts, event_id={"touch": 1}, tmin=-0.05, tmax=0.1)
+    assert ds.sizes["trial"] == 2
+    assert ds.attrs["compensation_grade"] == 3
+    assert ds.attrs["coord_frame"] == "head"
+    # the STIM channel has no location: only its position is NaN
+    position = ds["sensor_position"]
+    assert np.isnan(position.sel(channel="STIM").values).all()
+    sensors = forward.sensors_from_mne(ctf.info)
+    np.testing.assert_allclose(
+        position.sel(channel=sensors["channel"]).values, sensors["position"].values, atol=1e-9
+    )
+    transform = ds["device_to_head"].values
+    np.testing.assert_allclose(transform[:3, :3], ctf.info["dev_head_t"]["trans"][:3, :3])
+    np.testing.assert_allclose(transform[:3, 3], ctf.info["dev_head_t"]["trans"][:3, 3] * 1000)
+    assert ds["fiducials"]["fiducial"].values.tolist() == ["nas", "lpa", "rpa"]
+    meg = ds.sel(channel=ds["ch_type"] == "MEGGRAD")
+    assert lam.validate_sensor(meg)["data"].attrs["units"] == "fT"
+    back = lam.io.to_mne_epochs(ds)
+    assert back.compensation_grade == 3
+    assert [ch["coil_type"] for ch in back.info["chs"]] == [
+        ch["coil_type"] for ch in ctf.info["chs"]
+    ]
+    np.testing.assert_allclose(back.info["dev_head_t"]["trans"], ctf.info["dev_head_t"]["trans"])
+    assert len(back.info["dig"]) == len(ctf.info["dig"])
+    epochs = mne.Epochs(ctf, starts, {"touch": 1}, -0.05, 0.1, baseline=None, preload=True)
+    np.testing.assert_allclose(back.get_data(), epochs.get_data(), rtol=1e-12, atol=0)
+    # a channel subset keeps its info
+    assert lam.io.to_mne_epochs(meg).info["ch_names"] == list(meg["channel"].values)
+
+
+def test_from_mne_evoked_keeps_projectors_and_nave(neuromag):
+    evoked = mne.EvokedArray(
+        neuromag.get_data(picks="meg")[:, :50],
+        mne.pick_info(neuromag.info, mne.pick_types(neuromag.info, meg=True)),
+        nave=37,
+    )
+    ds = lam.io.from_mne(evoked)
+    assert ds.attrs["nave"] == 37
+    assert ds["data"].attrs["units"] == "mixed"
+    assert ds.sizes["ssp"] == len(evoked.info["projs"]) == 4
+    sensors = forward.sensors_from_mne(evoked.info)
+    np.testing.assert_allclose(
+        forward.ssp_operator(ds).values, forward.ssp_operator(sensors).values, atol=1e-12
+    )
+    back = lam.io.to_mne_evoked(ds)
+    assert back.nave == 37
+    assert len(back.info["projs"]) == 4
+    np.testing.assert_allclose(back.data, evoked.data, rtol=1e-12)

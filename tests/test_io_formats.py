@@ -147,7 +147,7 @@ def test_mne_epochs_round_trip():
     mne = pytest.importorskip("mne")
     epochs = _epochs(mne)
     ds = la.io.from_mne(epochs)
-    assert list(ds["ch_type"].values) == ["MEG", "MEG", "MEGPLANAR", "EEG"]
+    assert list(ds["ch_type"].values) == ["MEGMAG", "MEGMAG", "MEGPLANAR", "EEG"]
     assert list(ds["ch_units"].values) == ["fT", "fT", "fT/mm", "uV"]
     assert list(ds["condition"].values) == ["a", "b", "a", "a"]
     np.testing.assert_array_equal(ds["bad"].values, [False, True, False, False])

@@ -29,7 +29,13 @@ import xarray as xr
 from .._validation import LaminarrayError, import_optional
 from .sensors import make_fiducials, sensors_from_coils
 
-__all__ = ["mne_channel_types", "sensors_from_mne"]
+__all__ = [
+    "mne_channel_types",
+    "mne_compensation_grade",
+    "mne_fiducials",
+    "mne_ssp",
+    "sensors_from_mne",
+]
 
 # MNE's coil classes (coil_def.dat) -> laminarray channel types
 _COIL_CLASS_TYPES = {1: "MAG", 2: "GRAD", 3: "PLANAR", 4: "GRAD"}
@@ -114,7 +120,6 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
     >>> gain = forward.sphere_gain(mesh, sensors)  # doctest: +SKIP
     """
     mne = _mne()
-    from mne._fiff.compensator import get_current_comp
     from mne.forward._make_forward import _prep_meg_channels
 
     if not isinstance(info, mne.Info):
@@ -152,7 +157,6 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
     positions = (loc[:, :3] @ transform[:3, :3].T + transform[:3, 3]) * _M_TO_MM
     orientations = loc[:, 9:12] @ transform[:3, :3].T
     all_types = dict(zip(info["ch_names"], mne_channel_types(info), strict=True))
-    grade = int(get_current_comp(info) or 0) if info["comps"] else 0
     # MNE senses along cosmag as given (not quite unit length when the stored
     # coil frame is float32): fold the lengths into the weights
     cosmag = np.concatenate([c["cosmag"] for c in coils])[used]
@@ -169,11 +173,19 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
         ssp=mne_ssp(info),
         coord_frame="head" if head_frame else "device",
         attrs={
-            "compensation_grade": grade,
+            "compensation_grade": mne_compensation_grade(info),
             "mne_coil_types": [int(ch["coil_type"]) for ch in chs],
             "source": "mne.Info",
         },
     )
+
+
+def mne_compensation_grade(info: Any) -> int:
+    """The CTF synthetic-gradient compensation grade of the data (0 without compensation)."""
+    _mne()
+    from mne._fiff.compensator import get_current_comp
+
+    return int(get_current_comp(info) or 0) if info["comps"] else 0
 
 
 def mne_fiducials(info: Any) -> xr.DataArray | None:
