@@ -157,7 +157,10 @@ def test_opm_array_equals_mne(realdata):
     assert 1e-4 < _relative_error(point_gain, reference) < 0.05
 
 
-def test_errors(neuromag):
+def test_errors(neuromag, ctf):
+    without_refs = mne.pick_info(ctf.info, mne.pick_types(ctf.info, meg=True, ref_meg=False))
+    with pytest.raises(LaminarrayError, match="compensation grade 3"):
+        forward.sensors_from_mne(without_refs)
     with pytest.raises(LaminarrayError, match=r"mne\.Info"):
         forward.sensors_from_mne({"chs": []})
     with pytest.raises(LaminarrayError, match="picks"):
@@ -216,3 +219,22 @@ def test_from_mne_evoked_keeps_projectors_and_nave(neuromag):
     assert back.nave == 37
     assert len(back.info["projs"]) == 4
     np.testing.assert_allclose(back.data, evoked.data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("system", ["ctf", "neuromag"])
+def test_spm_dataset_carries_the_sensor_definition(system, request, tmp_path):
+    """MNE data -> SPM dataset with D.sensors.meg -> sensors read back without MNE: the same
+    gain (CTF grade-3 compensation in tra, planar gradiometers in fT/mm)."""
+    raw = request.getfixturevalue(system)
+    picks = mne.pick_types(raw.info, meg=True, ref_meg=False, exclude=())
+    evoked = mne.EvokedArray(raw.get_data(picks=picks)[:, :20], mne.pick_info(raw.info, picks))
+    sensors = forward.sensors_from_mne(raw.info)
+    path = lam.io.write_spm(lam.io.from_mne(evoked), tmp_path / "d.mat", sensors=sensors)
+    back = lam.io.read_spm_sensors(path)
+    assert back.attrs["compensation"] == ("G3BR" if system == "ctf" else "none")
+    assert list(back["ch_units"].values) == list(sensors["ch_units"].values)
+    np.testing.assert_allclose(back["fiducials"].values, sensors["fiducials"].values)
+    dipoles = _dipoles(seed=4)
+    ours = _our_gain(back, dipoles).values
+    np.testing.assert_allclose(ours, _our_gain(sensors, dipoles).values, rtol=1e-12, atol=1e-12)
+    assert lam.io.read_spm(path, channels="MEG").sizes["channel"] == sensors.sizes["channel"]

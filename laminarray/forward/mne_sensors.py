@@ -129,6 +129,13 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
         meg = _prep_meg_channels(info, accuracy="accurate", head_frame=head_frame, verbose=False)
     except (RuntimeError, NotImplementedError) as err:
         raise LaminarrayError(f"cannot describe the MEG sensors of `info`: {err}") from None
+    grade = mne_compensation_grade(info)
+    if grade and meg["compensator"] is None:
+        raise LaminarrayError(
+            f"the data are stored with CTF compensation grade {grade} but `info` has no "
+            "reference channels to model it: pass the info with its reference (ref_meg) "
+            "channels, or apply_gradient_compensation(0) to the data first"
+        )
     info_meg = meg["info"]
     coils = meg["defs"]
     fiff = mne.io.constants.FIFF
@@ -173,7 +180,7 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
         ssp=mne_ssp(info),
         coord_frame="head" if head_frame else "device",
         attrs={
-            "compensation_grade": mne_compensation_grade(info),
+            "compensation_grade": grade,
             "mne_coil_types": [int(ch["coil_type"]) for ch in chs],
             "source": "mne.Info",
         },
@@ -181,11 +188,15 @@ def sensors_from_mne(info: Any, *, picks: Any = None) -> xr.Dataset:
 
 
 def mne_compensation_grade(info: Any) -> int:
-    """The CTF synthetic-gradient compensation grade of the data (0 without compensation)."""
+    """The CTF synthetic-gradient compensation grade of the data (0 without compensation).
+
+    Read from the channels' coil types, so it survives ``pick_info`` dropping the
+    reference channels and the compensation matrices.
+    """
     _mne()
     from mne._fiff.compensator import get_current_comp
 
-    return int(get_current_comp(info) or 0) if info["comps"] else 0
+    return int(get_current_comp(info) or 0)
 
 
 def mne_fiducials(info: Any) -> xr.DataArray | None:
