@@ -171,7 +171,9 @@ def test_from_mne_keeps_ctf_geometry_compensation_and_round_trips(ctf):
     with pytest.raises(LaminarrayError, match=r"mne\.Epochs\(raw, events"):
         lam.io.from_mne(ctf)
     starts = np.array([[150, 0, 1], [450, 0, 1]])
-    ds = lam.io.from_mne(ctf, events=starts, event_id={"touch": 1}, tmin=-0.05, tmax=0.1)
+    ds = lam.io.from_mne(
+        ctf, events=starts, event_id={"touch": 1}, tmin=-0.05, tmax=0.1, baseline=None
+    )
     assert ds.sizes["trial"] == 2
     assert ds.attrs["compensation_grade"] == 3
     assert ds.attrs["coord_frame"] == "head"

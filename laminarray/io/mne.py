@@ -60,6 +60,7 @@ def from_mne(
     event_id: Any = None,
     tmin: float = -0.2,
     tmax: float = 0.5,
+    baseline: tuple[float | None, float | None] | None = (None, 0),
 ) -> xr.Dataset:
     """Convert ``mne.Epochs``, ``mne.Evoked`` or an epoched ``mne.io.Raw`` to a sensor dataset.
 
@@ -77,11 +78,14 @@ def from_mne(
     events : array, shape (n_events, 3), optional
         For a Raw recording: MNE events (``mne.find_events(raw)`` or
         ``mne.events_from_annotations(raw)[0]``), epoched from ``tmin`` to
-        ``tmax`` seconds without baseline correction.
+        ``tmax`` seconds.
     event_id : dict, optional
         Event names to codes for a Raw recording (default every code).
     tmin, tmax : float
         Epoch window in seconds for a Raw recording.
+    baseline : (float or None, float or None) or None
+        Baseline correction of a Raw recording's epochs, as ``mne.Epochs``
+        (default ``(None, 0)``: the mean before the event; None: none).
 
     Returns
     -------
@@ -121,7 +125,7 @@ def from_mne(
             event_id,
             tmin,
             tmax,
-            baseline=None,
+            baseline=baseline,
             proj=False,
             preload=True,
             verbose="error",
