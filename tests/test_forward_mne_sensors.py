@@ -127,15 +127,16 @@ def test_ssp_projectors_project_gain_as_mne(neuromag):
 
 
 def test_opm_array_equals_mne(realdata):
-    """The FIL OPM array (positions and orientations from its BIDS-like tsv) as QuSpin
-    magnetometers: MNE's coil definition, the same gain as MNE's forward."""
-    table = np.genfromtxt(
-        realdata / "opm" / "fil_positions.tsv", delimiter="\t", names=True, dtype=None
-    )
-    names = [str(n) for n in table["name"]]
-    pos = np.column_stack([table[k] for k in ("Px", "Py", "Pz")]) / 1000
-    ez = np.column_stack([table[k] for k in ("Ox", "Oy", "Oz")])
-    frames = forward.sensors._tangent_frames(ez / np.linalg.norm(ez, axis=1, keepdims=True))
+    """The FIL OPM array (io.read_opm_positions: positions and axes from its tsv tables)
+    as QuSpin magnetometers: MNE's coil definition, the same gain as MNE's forward."""
+    opm = realdata / "opm"
+    table = lam.io.read_opm_positions(opm / "fil_positions.tsv", opm / "fil_channels.tsv")
+    assert table.sizes["channel"] == 68
+    assert set(table["ch_type"].values) == {"MEGMAG"}
+    names = [str(n) for n in table["channel"].values]
+    pos = table["position"].values / 1000
+    ez = table["orientation"].values
+    frames = forward.sensors._tangent_frames(ez)
     info = mne.create_info(names, 1000.0, "mag")
     with info._unlock():
         info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
@@ -151,9 +152,8 @@ def test_opm_array_equals_mne(realdata):
     order, reference = _mne_gain(info, dipoles, r0)
     gain = _our_gain(sensors, dipoles, r0).sel(channel=order).values[:, 0]
     assert _relative_error(gain, reference) < 1e-6
-    # point magnetometers at the same places (sensors_from_coils) are within a few %
-    points = forward.sensors_from_coils(pos * 1000, ez, np.eye(len(names)), labels=names)
-    point_gain = _our_gain(points, dipoles, r0).sel(channel=order).values[:, 0]
+    # the table's point magnetometers at the same places are within a few %
+    point_gain = _our_gain(table, dipoles, r0).sel(channel=order).values[:, 0]
     assert 1e-4 < _relative_error(point_gain, reference) < 0.05
 
 
