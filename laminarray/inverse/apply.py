@@ -12,6 +12,7 @@ import xarray as xr
 from .._projection import align_channels, auto_chunk, project_block
 from .._validation import LaminarrayError, describe
 from ..schema import validate_projector, validate_sensor
+from ..schema._vocabulary import split_units
 
 #: Target bytes of one output block of the source estimate.
 BLOCK_BYTES = 64 * 2**20
@@ -62,11 +63,14 @@ def apply_inverse(
     if vertices is not None:
         projector = projector.sel(vertex=np.atleast_1d(vertices))
     data = align_channels(sensor["data"], projector)
-    units = str(projector.attrs["units"]).split("/")
-    if len(units) == 2 and units[1] != data.attrs["units"]:
+    units = str(projector.attrs["units"])
+    sensor_units, source_units = (
+        split_units(units, per="sensor") if "/" in units else (data.attrs["units"], units)
+    )
+    if sensor_units != data.attrs["units"]:
         raise LaminarrayError(
-            f"the projector maps {units[1]!r} but the sensor data are in "
-            f"{data.attrs['units']!r}; convert the data to {units[1]!r}"
+            f"the projector maps {sensor_units!r} but the sensor data are in "
+            f"{data.attrs['units']!r}; convert the data to {sensor_units!r}"
         )
     dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.dtype(np.float64)
     n_layers, n_vertices, n_channels = projector.shape
@@ -110,7 +114,7 @@ def apply_inverse(
         dims=("layer", "vertex", "time", "trial"),
         coords=coords,
         name="source",
-        attrs={"units": units[0], "long_name": "source current"},
+        attrs={"units": source_units, "long_name": "source current"},
     )
 
 
