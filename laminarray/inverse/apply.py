@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .._blas import blas_task
 from .._projection import align_channels, auto_chunk, project_block
 from .._validation import LaminarrayError, describe
 from ..schema import validate_projector, validate_sensor
@@ -83,7 +84,7 @@ def apply_inverse(
         .rechunk({0: -1, 1: auto_chunk(n_vertices, per_vertex, BLOCK_BYTES), 2: -1})
     )
     out = da.blockwise(
-        project_block,
+        blas_task(project_block),
         "lvtk",
         proj_array,
         "lvc",
