@@ -98,17 +98,22 @@ def _inputs(args: argparse.Namespace, store: str) -> tuple[xr.Dataset, xr.Datase
     return sensor, inverse
 
 
-def _timed(function, repeats: int) -> list[float]:
+#: CPU seconds (all threads) of every timed run of ours, by label.
+CPU: dict[str, list[float]] = {}
+
+
+def _timed(function, repeats: int, label: str) -> list[float]:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         function()
         times.append(time.perf_counter() - start)
+        CPU.setdefault(label, []).append(time.process_time() - cpu)
     return times
 
 
-def _floor_job(args: argparse.Namespace, store: str, n_layers: int) -> float:
-    """Wall seconds of the mode-space floor (see the module docstring, (b))."""
+def _floor_job(args: argparse.Namespace, store: str, n_layers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the mode-space floor (see the module docstring, (b))."""
     weights = _projector(args)[[0, args.layers - 1] if n_layers == 2 else slice(None)]
     weights = weights.reshape(-1, args.channels)
     modes = _modes(args)
@@ -146,7 +151,7 @@ def _floor_job(args: argparse.Namespace, store: str, n_layers: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stored = xr.open_zarr(store)["data"]  # imports and metadata: not part of the floor
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(1, "blas"):
         sensor = stored.values
         coefficients = np.einsum("ctk,tm->cmk", sensor, modes.astype(np.float32))
@@ -155,7 +160,7 @@ def _floor_job(args: argparse.Namespace, store: str, n_layers: int) -> float:
         chunks = [slice(s, s + step) for s in range(0, weights.shape[0], step)]
         with ThreadPoolExecutor(n_threads) as pool:
             list(pool.map(lambda sources: task(sources, coefficients), chunks))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _in_child(function, *arguments):
@@ -167,6 +172,10 @@ def _in_child(function, *arguments):
 def _ours(sensor, inverse, layers, **kwargs) -> None:
     with dask.config.set(scheduler="threads"):
         roi_power(sensor, inverse, WOI, BASELINE, layers=layers, perc_thresh=75, **kwargs)
+
+
+def _cpu(times: list[float]) -> str:
+    return f"median {statistics.median(times):6.2f} s"
 
 
 def _summary(times: list[float]) -> str:
@@ -183,6 +192,7 @@ def main() -> None:
     parser.add_argument("--modes", type=int, default=4, help="temporal modes of the inversion")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-sensor-space", action="store_true")
+    parser.add_argument("--skip-all-layers", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         _run(args, f"{tmp}/sensor.zarr")
@@ -198,22 +208,38 @@ def _run(args: argparse.Namespace, store: str) -> None:
     )
     pair = ("pial", "white")
     floor, ours, every, every_floor = [], [], [], []
+    floor_cpu: dict[str, list[float]] = {"pair": [], "all": []}
     for _ in range(args.repeats):  # interleaved, so that load changes bias neither side
-        floor.append(_in_child(_floor_job, args, store, 2))
-        ours += _timed(lambda: _ours(sensor, inverse, pair), 1)
-        every_floor.append(_in_child(_floor_job, args, store, args.layers))
-        every += _timed(lambda: _ours(sensor, inverse, "all"), 1)
+        wall, cpu = _in_child(_floor_job, args, store, 2)
+        floor.append(wall)
+        floor_cpu["pair"].append(cpu)
+        ours += _timed(lambda: _ours(sensor, inverse, pair), 1, "pair")
+        if not args.skip_all_layers:
+            wall, cpu = _in_child(_floor_job, args, store, args.layers)
+            every_floor.append(wall)
+            floor_cpu["all"].append(cpu)
+            every += _timed(lambda: _ours(sensor, inverse, "all"), 1, "all")
     peak = _peak_mb()
     ratio = statistics.median(ours) / statistics.median(floor)
-    ratio_all = statistics.median(every) / statistics.median(every_floor)
-    print(f"(a) roi_power, pial vs white:  {_summary(ours)}")
-    print(f"(b) mode-space floor:          {_summary(floor)}; ratio (a)/(b) {ratio:.2f}")
-    print(f"(a) roi_power, all layers:     {_summary(every)}")
-    print(f"(b) mode-space floor:          {_summary(every_floor)}; ratio {ratio_all:.2f}")
+    print(f"(a) roi_power, pial vs white:  {_summary(ours)}, CPU {_cpu(CPU['pair'])}")
+    print(
+        f"(b) mode-space floor:          {_summary(floor)}, CPU {_cpu(floor_cpu['pair'])}; "
+        f"ratio (a)/(b) {ratio:.2f}"
+    )
+    ratio_all = np.nan
+    if every:
+        ratio_all = statistics.median(every) / statistics.median(every_floor)
+        print(f"(a) roi_power, all layers:     {_summary(every)}, CPU {_cpu(CPU['all'])}")
+        print(
+            f"(b) mode-space floor:          {_summary(every_floor)}, "
+            f"CPU {_cpu(floor_cpu['all'])}; ratio {ratio_all:.2f}"
+        )
     print(f"(e) peak RSS of our runs: {peak:.0f} MB")
     sensor_space = np.nan
     if not args.skip_sensor_space:
-        (sensor_space,) = _timed(lambda: _ours(sensor, inverse, pair, algorithm="projection"), 1)
+        (sensor_space,) = _timed(
+            lambda: _ours(sensor, inverse, pair, algorithm="projection"), 1, "sensor"
+        )
         print(
             f"(c) sensor-space path (algorithm='projection'), pial vs white: "
             f"{sensor_space:7.2f} s; mode space is {sensor_space / min(ours):.1f}x faster"
@@ -229,7 +255,7 @@ def _run(args: argparse.Namespace, store: str) -> None:
     print(f"    load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores")
     print(
         f"roi_power: trials={args.trials} pair_s={min(ours):.2f} "
-        f"pair_ratio_to_floor={ratio:.2f} all_layers_s={min(every):.2f} "
+        f"pair_ratio_to_floor={ratio:.2f} all_layers_s={min(every, default=np.nan):.2f} "
         f"all_ratio_to_floor={ratio_all:.2f} speedup_vs_sensor_space="
         f"{sensor_space / min(ours):.1f} speedup_vs_lameg={lameg:.0f} "
         f"peak_mb={peak:.0f} load1={load[0]:.1f}"
