@@ -89,9 +89,9 @@ def inversion_samples(
 ) -> tuple[xr.DataArray, np.ndarray | None]:
     """Align sensor data with the samples an inversion's temporal projector covers.
 
-    SPM maps the inversion window to whole milliseconds (spm_inversion.md §1.3),
-    so an inversion of a whole epoch may cover fewer samples than the data
-    (at 600 Hz, the last one). Sources ``x = W·Y·S·Sᵀ`` exist only on the
+    SPM maps the inversion window to whole milliseconds (design note
+    docs/design/spm_inversion.md §1.3), so an inversion of a whole epoch may
+    cover fewer samples than the data (at 600 Hz, the last one). Sources ``x = W·Y·S·Sᵀ`` exist only on the
     covered samples; ``uncovered`` says what happens to the others.
 
     Parameters
