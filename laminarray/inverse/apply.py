@@ -194,19 +194,11 @@ def expand_modes(projector: np.ndarray, features: np.ndarray, basis: np.ndarray)
 
 def _select_time(data: xr.DataArray, time: Any) -> xr.DataArray:
     """``data`` at the samples of ``time`` ((start, stop) s inclusive, or a slice)."""
-    if time is None:
-        return data
-    if not isinstance(time, slice):
-        try:
-            start, stop = (float(v) for v in time)
-        except (TypeError, ValueError):
-            raise LaminarrayError(
-                f"`time` must be (start, stop) in seconds or a slice; got {time!r}"
-            ) from None
-        time = slice(start, stop)
-    picked = data.sel(time=time)
+    from ..study import select
+
+    picked = select(data, time=time)
     if picked.sizes["time"] == 0:
-        raise LaminarrayError(f"`time` {time} selects no sample of the data")
+        raise LaminarrayError(f"`time` {time!r} selects no sample of the data")
     return picked
 
 
