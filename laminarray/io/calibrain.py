@@ -74,7 +74,6 @@ CALIBRAIN_SENSORS: dict[str, dict[str, Any]] = {
         "sensor_unitmult": _UNITM_F,
         "coil_type": 3022,
         "factor": 1.0,
-        "channel": "MEG",
     },
     "fT/mm/nAm": {
         "sensor_kind": _MEG_CH,
@@ -82,7 +81,6 @@ CALIBRAIN_SENSORS: dict[str, dict[str, Any]] = {
         "sensor_unitmult": _UNITM_F,
         "coil_type": 3012,
         "factor": 1e3,
-        "channel": "MEG",
     },
     "uV/nAm": {
         "sensor_kind": _EEG_CH,
@@ -90,7 +88,6 @@ CALIBRAIN_SENSORS: dict[str, dict[str, Any]] = {
         "sensor_unitmult": _UNITM_MU,
         "coil_type": 1,
         "factor": 1.0,
-        "channel": "EEG",
     },
 }
 # (FIFF unit, multiplier) -> (laminarray units, factor from the stored value)
@@ -300,7 +297,7 @@ def read_calibrain_leadfield(
         layers=layers,
         **_file_labels(content, n_layers, values.shape[2]),
         units=units,
-        ch_types="EEG" if prefix == "EEG" else "MEG",
+        ch_types={"fT/mm/nAm": "MEGPLANAR", "uV/nAm": "EEG"}.get(units, prefix),
         attrs=attrs,
     )
     positions = None
@@ -361,7 +358,9 @@ def write_calibrain_leadfield(
     their ``Q_basis``; the dropped orientation carries no field in a
     spherical head and little in a BEM. Free EEG keeps all three with an
     identity ``Q_basis``; fixed sources get an empty ``(n_sources, 3, 0)``
-    ``Q_basis``. No pickled objects are written (no ``info``).
+    ``Q_basis``. ``coil_type`` is the gain's ``coil_type`` attr (kept from a
+    CaliBrain file), else 3022 (magnetometer), 3012 (planar gradiometer) or
+    1 (EEG). No pickled objects are written (no ``info``).
     """
     gain = validate_gain(gain)
     units = str(gain.attrs.get("units", ""))
@@ -400,7 +399,7 @@ def write_calibrain_leadfield(
         leadfield=values,
         source_ori=np.array(_FREE_ORI if free else _FIXED_ORI),
         orientation_type=np.array("free" if free else "fixed"),
-        coil_type=np.array(sensor["coil_type"]),
+        coil_type=np.array(int(gain.attrs.get("coil_type", sensor["coil_type"]))),
         sensor_kind=np.array(sensor["sensor_kind"]),
         sensor_units=np.array(sensor["sensor_units"]),
         sensor_unitmult=np.array(sensor["sensor_unitmult"]),
