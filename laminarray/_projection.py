@@ -28,10 +28,10 @@ import numpy as np
 import xarray as xr
 
 from ._blas import blas_task
-from ._validation import SchemaError
-from .schema._vocabulary import as_str
+from ._validation import LaminarrayError, SchemaError, describe
+from .schema import as_str
 
-__all__ = ["align_channels", "auto_chunk", "fused_projection", "project_block"]
+__all__ = ["align_channels", "as_dask", "auto_chunk", "fused_projection", "project_block"]
 
 #: Default working-set budget of one task's largest temporary, in bytes.
 TASK_BYTES = 64 * 2**20
@@ -167,6 +167,28 @@ def align_channels(sensor: xr.DataArray, projector: xr.DataArray) -> xr.DataArra
     if np.array_equal(wanted, have):
         return sensor
     return sensor.sel(channel=wanted)
+
+
+def as_dask(array: Any, chunks: Any = None) -> da.Array:
+    """A dask array of ``array``: unchanged if it is one, else one block (or ``chunks``).
+
+    Parameters
+    ----------
+    array : numpy.ndarray or dask.array.Array
+        The data (the ``.data`` of a DataArray).
+    chunks : optional
+        Chunks of a numpy ``array`` (dask's ``from_array`` spelling); default
+        one block.
+
+    Returns
+    -------
+    dask.array.Array
+    """
+    if isinstance(array, da.Array):
+        return array
+    if not isinstance(array, np.ndarray):
+        raise LaminarrayError(f"expected a numpy or dask array, got {describe(array)}")
+    return da.from_array(array, chunks=array.shape if chunks is None else chunks)
 
 
 def auto_chunk(total: int, bytes_per_item: float, budget: float = TASK_BYTES) -> int:

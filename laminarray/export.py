@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from ._validation import LaminarrayError, validate_type
-from .schema._vocabulary import as_str
+from .schema import as_str
 
 
 def to_gifti(

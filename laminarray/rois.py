@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._validation import LaminarrayError, describe
-from .schema import validate_mesh
+from ._validation import LaminarrayError
+from .schema import resolve_roi, validate_mesh
+
+__all__ = ["parcellation", "parcellation_from_annot", "resolve_roi", "roi_mask"]
 
 HEMIS = ("lh", "rh")
 
@@ -144,90 +146,3 @@ def roi_mask(mask: Any, vertices: Any) -> xr.Dataset:
             f"`mask` must have one entry per vertex: expected {np.shape(vertices)}, got {values.shape}"
         )
     return xr.Dataset({"mask": ("vertex", values)}, coords={"vertex": np.asarray(vertices)})
-
-
-def available(rois: Mapping[str, xr.Dataset]) -> list[str]:
-    """Every name a query may use, sorted."""
-    names = {"all", *rois}
-    for set_name, ds in rois.items():
-        if "label_index" in ds:
-            for label in map(str, ds["label"].values):
-                names.update({label, f"{set_name}:{label}", label.split(".", 1)[-1]})
-            names.update(ds.attrs.get("categories", {}))
-    return sorted(names)
-
-
-def _name_mask(name: str, rois: Mapping[str, xr.Dataset], n_vertices: int) -> np.ndarray | None:
-    if name == "all":
-        return np.ones(n_vertices, bool)
-    set_name, _, region = name.rpartition(":")
-    sets = {set_name: rois[set_name]} if set_name in rois else rois
-    if not set_name and name in rois and "mask" in rois[name]:
-        return np.asarray(rois[name]["mask"].values, bool)
-    found = None
-    for ds in sets.values():
-        if "label_index" not in ds:
-            continue
-        labels = [str(v) for v in ds["label"].values]
-        wanted = ds.attrs.get("categories", {}).get(region, [region])
-        hits = [
-            i for i, lab in enumerate(labels) if lab in wanted or lab.split(".", 1)[-1] in wanted
-        ]
-        if hits:
-            mask = np.isin(np.asarray(ds["label_index"].values), hits)
-            found = mask if found is None else found | mask
-    return found
-
-
-def resolve_roi(query: Any, rois: Mapping[str, xr.Dataset], vertices: Any) -> np.ndarray:
-    """Boolean mask over ``vertices`` for an ROI query (see the module docs).
-
-    Parameters
-    ----------
-    query : str, sequence, boolean array/DataArray or vertex labels
-    rois : mapping name -> ROI set Dataset
-    vertices : array of int, shape (n_vertices,)
-        The mesh ``vertex`` labels the mask is aligned with.
-
-    Returns
-    -------
-    ndarray of bool, shape (n_vertices,)
-
-    Raises
-    ------
-    LaminarrayError
-        For unknown names, listing the available ones.
-    """
-    vertices = np.asarray(vertices)
-    if isinstance(query, str):
-        mask = _name_mask(query, rois, vertices.size)
-        if mask is None:
-            choices = available(rois)
-            raise LaminarrayError(
-                f"unknown ROI {query!r}; available: {', '.join(choices[:40])}"
-                + (f" ... ({len(choices)} in all)" if len(choices) > 40 else "")
-            )
-        return mask
-    if isinstance(query, xr.DataArray) and query.dtype == bool:
-        return np.asarray(query.reindex(vertex=vertices, fill_value=False).values, bool)
-    array = np.asarray(query)
-    if array.dtype == bool:
-        if array.shape != vertices.shape:
-            raise LaminarrayError(
-                f"a boolean `roi` must have one entry per vertex: expected {vertices.shape}, "
-                f"got {array.shape}"
-            )
-        return array
-    if array.dtype.kind in "iu":
-        missing = np.setdiff1d(array, vertices)
-        if missing.size:
-            raise LaminarrayError(f"`roi` names vertices not in the mesh: {missing[:10].tolist()}")
-        return np.isin(vertices, array)
-    if array.dtype.kind in "UO" and array.ndim == 1:
-        out = np.zeros(vertices.size, bool)
-        for item in array:
-            out |= resolve_roi(str(item), rois, vertices)
-        return out
-    raise LaminarrayError(
-        f"`roi` must be a name, a list of names or a mask; got {describe(query)}"
-    )

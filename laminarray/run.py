@@ -39,7 +39,7 @@ from . import archive
 from ._validation import LaminarrayError
 from .csd import compute_csd
 from .power import roi_power
-from .power._window import inversion_samples
+from .power._window import covered_samples
 from .study import Subject, open_study
 
 __all__ = [
@@ -126,7 +126,7 @@ def _column_signal(sensor: xr.Dataset, inverse: xr.Dataset, vertex: int) -> xr.D
     """Trial-averaged source time series of one column on every layer, ``(layer, time)``."""
     projector = inverse["projector"].sel(vertex=vertex)
     evoked = sensor["data"].sel(channel=projector["channel"].values).mean("trial")
-    evoked, basis = inversion_samples(evoked, inverse.get("temporal_projector"))
+    evoked, basis = covered_samples(evoked, inverse.get("temporal_projector"))
     if basis is not None:
         evoked = evoked.copy(data=(evoked.values @ basis) @ basis.T)
     column = projector.dot(evoked, dim="channel")

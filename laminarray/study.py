@@ -44,7 +44,7 @@ import xarray as xr
 from . import rois as _rois
 from ._validation import ArchiveError, LaminarrayError
 from .config import get_max_memory
-from .schema._vocabulary import as_str
+from .schema import as_str
 
 
 class MemoryBudgetError(LaminarrayError, MemoryError):

@@ -67,11 +67,11 @@ def test_spm_svd_keep_rule_and_diagonal_branch():
 
 def test_window_samples_spec_example():
     times = -0.1 + np.arange(600) / 600.0
-    np.testing.assert_array_equal(modes.window_samples((-100, -91.667), times, 600.0), range(6))
+    np.testing.assert_array_equal(modes.inversion_samples((-100, -91.667), times, 600.0), range(6))
     # SPM truncates the epoch end (898.33 ms) to whole ms: the last sample is dropped
-    whole = modes.window_samples((-np.inf, np.inf), times, 600.0)
+    whole = modes.inversion_samples((-np.inf, np.inf), times, 600.0)
     np.testing.assert_array_equal(whole, range(599))
-    on_grid = modes.window_samples((-np.inf, np.inf), np.arange(101) * 0.005, 200.0)
+    on_grid = modes.inversion_samples((-np.inf, np.inf), np.arange(101) * 0.005, 200.0)
     np.testing.assert_array_equal(on_grid, range(101))
 
 
@@ -130,7 +130,7 @@ def test_sliding_windows_match_spm(golden):
     free = []
     for first, last in golden["spm_sliding_windows_1based"].astype(int):
         woi = (1000 * times[first - 1], 1000 * times[last - 1])
-        samples = modes.window_samples(woi, times, 200.0)
+        samples = modes.inversion_samples(woi, times, 200.0)
         np.testing.assert_array_equal(samples, np.arange(first - 1, last))
         reduced = modes.reduce_window(
             golden["Y_pial_source"], a, samples, times, foi=(0, 40), n_temp_modes=1, hann=True

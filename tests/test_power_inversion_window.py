@@ -8,7 +8,7 @@ import xarray as xr
 
 import laminarray as lam
 from laminarray.power import roi_power
-from laminarray.power._window import inversion_samples
+from laminarray.power._window import covered_samples
 
 
 def _objects(n_times=60, n_channels=6, n_vertices=8, n_trials=10):
@@ -27,14 +27,14 @@ def _objects(n_times=60, n_channels=6, n_vertices=8, n_trials=10):
     return sensor, inverse
 
 
-def test_inversion_samples_restricts_to_projector_times():
+def test_covered_samples_restricts_to_projector_times():
     sensor, inverse = _objects()
-    data, modes = inversion_samples(sensor["data"], inverse["temporal_projector"])
+    data, modes = covered_samples(sensor["data"], inverse["temporal_projector"])
     np.testing.assert_array_equal(data["time"].values, sensor["time"].values[:-1])
     assert modes.shape == (sensor.sizes["time"] - 1, 3)
     shifted = inverse["temporal_projector"].assign_coords(time=inverse["time"].values + 0.5 / 300)
     with pytest.raises(lam.SchemaError, match="not samples of the sensor data"):
-        inversion_samples(sensor["data"], shifted)
+        covered_samples(sensor["data"], shifted)
 
 
 def test_roi_power_with_a_shorter_inversion_window_equals_the_restricted_data():

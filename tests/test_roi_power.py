@@ -14,7 +14,8 @@ import laminarray as lam
 from laminarray import LaminarrayError
 from laminarray._compute import compute
 from laminarray._projection import fused_projection, project_block
-from laminarray.power import roi_power, window_power, window_samples
+from laminarray.power import roi_power, window_power
+from laminarray.schema import window_bounds
 from laminarray.testing import raise_if_dask_computes
 
 N_CH, N_T, N_TR, N_L, N_V = 12, 80, 9, 3, 30
@@ -261,11 +262,11 @@ def test_window_power_values_and_labels(chunked):
 
 def test_half_open_windows():
     times = np.array([0.0, 0.1, 0.2, 0.3])
-    assert window_samples(times, (0.1, 0.3)) == (1, 3)
+    assert window_bounds(times, (0.1, 0.3)) == (1, 3)
     # ms -> s rounding: 0.30000000000000004 still excludes the 0.3 sample
-    assert window_samples(times, (0.1, 0.1 + 0.2)) == (1, 3)
+    assert window_bounds(times, (0.1, 0.1 + 0.2)) == (1, 3)
     with pytest.raises(LaminarrayError, match="contains no sample"):
-        window_samples(times, (0.31, 0.35))
+        window_bounds(times, (0.31, 0.35))
 
 
 class _LargestOutput(Callback):

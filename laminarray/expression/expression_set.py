@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from .._validation import LaminarrayError, SchemaError, describe
-from ..schema._vocabulary import as_str
+from ..schema import as_str
 
 __all__ = [
     "best_transforms",

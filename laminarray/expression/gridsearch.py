@@ -148,7 +148,7 @@ def gridsearch(
             f"{values.shape[1]} samples ({values.shape[1] / sfreq:g} s), needs "
             f"{n_splits * length}; use n_splits <= {values.shape[1] // length}"
         )
-    projector = None if inverse is None else _select(_projector(inverse), layers, roi)
+    projector = None if inverse is None else _select(schema.as_projector(inverse), layers, roi)
     if inverse is None and (layers is not None or roi is not None):
         raise LaminarrayError("`layers` and `roi` select sources; they need an `inverse`")
     data = _sensor_data(sensor, projector)
@@ -267,46 +267,13 @@ def _lags(latencies: Any, sfreq: float) -> np.ndarray:
     return lags
 
 
-def _projector(inverse: Any) -> xr.DataArray:
-    if isinstance(inverse, xr.Dataset):
-        if "projector" not in inverse.data_vars:
-            raise LaminarrayError(
-                f"`inverse` must hold a `projector` variable; found {list(inverse.data_vars)}"
-            )
-        inverse = inverse["projector"]
-    validate_type(inverse, xr.DataArray, "inverse")
-    if "window" in inverse.dims:
-        raise LaminarrayError(
-            "`inverse` is a sliding-window inversion (dim `window`); choose one window "
-            "with inverse.isel(window=...)"
-        )
-    return schema.validate_projector(inverse)
-
-
 def _select(projector: xr.DataArray, layers: Any, roi: Any) -> xr.DataArray:
-    if layers is not None:
-        wanted = [layers] if isinstance(layers, str) else [str(x) for x in layers]
-        known = [str(x) for x in projector["layer"].values]
-        unknown = [name for name in wanted if name not in known]
-        if unknown:
-            raise LaminarrayError(f"`layers` {unknown} are not among the layers {known}")
-        projector = projector.sel(layer=wanted)
+    projector = schema.select_layers(projector, layers)
     if roi is not None:
-        mask = roi.values if isinstance(roi, xr.DataArray) else np.asarray(roi)
-        if mask.dtype == bool:
-            if mask.shape != (projector.sizes["vertex"],):
-                raise LaminarrayError(
-                    f"a boolean `roi` needs one value per vertex ({projector.sizes['vertex']}), "
-                    f"got shape {mask.shape}"
-                )
-            projector = projector.isel(vertex=np.flatnonzero(mask))
-        else:
-            missing = np.setdiff1d(mask, projector["vertex"].values)
-            if missing.size:
-                raise LaminarrayError(
-                    f"`roi` vertices {missing[:10].tolist()} are not in the projector"
-                )
-            projector = projector.sel(vertex=mask)
+        vertices = np.asarray(projector["vertex"].values)
+        projector = projector.isel(
+            vertex=np.flatnonzero(schema.resolve_roi(roi, None, vertices, within="projector"))
+        )
         if projector.sizes["vertex"] == 0:
             raise LaminarrayError("`roi` selects no vertex")
     return projector

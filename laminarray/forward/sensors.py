@@ -48,8 +48,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, check_option, check_positive, describe
-from ..schema import XYZ
-from ..schema._vocabulary import as_str
+from ..schema import XYZ, as_str
 
 __all__ = [
     "apply_ssp",

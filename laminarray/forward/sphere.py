@@ -31,8 +31,7 @@ import xarray as xr
 from scipy import sparse
 
 from .._validation import LaminarrayError, check_option, describe
-from ..schema import gain_dataarray, validate_mesh
-from ..schema._vocabulary import as_str
+from ..schema import as_str, gain_dataarray, validate_mesh
 from .sensors import channel_units, coil_geometry
 
 __all__ = ["fit_sphere", "sphere_gain"]

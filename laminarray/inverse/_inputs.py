@@ -12,9 +12,17 @@ import scipy.sparse as sp
 import xarray as xr
 
 from .._validation import LaminarrayError, describe
-from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
-from ..schema._vocabulary import as_str, split_units
-from .modes import window_samples
+from ..schema import (
+    as_str,
+    check_consistent,
+    select_layers,
+    validate_gain,
+    validate_mesh,
+    validate_sensor,
+)
+from ..schema._vocabulary import split_units
+from ..schema.selection import layer_names
+from .modes import inversion_samples
 
 
 @dataclass(frozen=True)
@@ -85,11 +93,9 @@ def prepare(
         )
     check_consistent(gain=gain, mesh=mesh)
     n_all_layers = gain.sizes["layer"]
-    layer_names = [str(x) for x in gain["layer"].values]
+    all_layers = layer_names(gain)
     if layer is not None:
-        if str(layer) not in layer_names:
-            raise LaminarrayError(f"`layer` must be one of {layer_names}; got {layer!r}")
-        gain = gain.sel(layer=[str(layer)])
+        gain = select_layers(gain, str(layer), name="layer")
     if "bad" in sensor.coords and np.any(sensor["bad"].values):
         sensor = sensor.isel(channel=np.flatnonzero(~np.asarray(sensor["bad"].values, bool)))
     if sensor.sizes["channel"] == 0:
@@ -116,7 +122,7 @@ def prepare(
         patch_size,
         gain,
         n_all_layers,
-        layer_names.index(str(layer)) if layer else None,
+        all_layers.index(str(layer)) if layer else None,
     )
     times = np.asarray(sensor["time"].values, dtype=np.float64)
     _, source_units = split_units(gain.attrs["units"])
@@ -186,7 +192,7 @@ def woi_samples(woi: tuple[float, float] | None, times: np.ndarray, sfreq: float
                 f"`woi` = {tuple(woi)} s lies outside the data ({times[0]:.6g} to "
                 f"{times[-1]:.6g} s)"
             )
-    samples = window_samples(woi_ms, times, sfreq)
+    samples = inversion_samples(woi_ms, times, sfreq)
     if samples.size < 2:
         raise LaminarrayError(
             f"`woi` = {woi} s selects {samples.size} sample(s) of the data "

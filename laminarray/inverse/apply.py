@@ -10,11 +10,17 @@ import numpy as np
 import xarray as xr
 
 from .._blas import blas_task
-from .._projection import align_channels, auto_chunk, fused_projection, project_block
+from .._projection import (
+    align_channels,
+    as_dask,
+    auto_chunk,
+    fused_projection,
+    project_block,
+)
 from .._validation import LaminarrayError, describe
 from ..power._features import mode_features
-from ..power._window import inversion_samples
-from ..schema import validate_projector, validate_sensor
+from ..power._window import covered_samples
+from ..schema import as_projector, select_layers, validate_sensor
 from ..schema._vocabulary import split_units
 
 #: Target bytes of one output block of the source estimate.
@@ -87,11 +93,8 @@ def apply_inverse(
                 f"{describe(inverse)}"
             )
         temporal_projector = inverse["temporal_projector"]
-    projector = inverse["projector"] if isinstance(inverse, xr.Dataset) else inverse
-    projector = validate_projector(projector)
+    projector = select_layers(as_projector(inverse), layers)
     sensor = validate_sensor(sensor)
-    if layers is not None:
-        projector = projector.sel(layer=[layers] if isinstance(layers, str) else list(layers))
     if vertices is not None:
         projector = projector.sel(vertex=np.atleast_1d(vertices))
     data = align_channels(sensor["data"], projector)
@@ -109,20 +112,20 @@ def apply_inverse(
         data = _select_time(data, time)
         labelled, basis = data, None
     else:
-        data, modes = inversion_samples(data, temporal_projector, uncovered=uncovered)
+        data, modes = covered_samples(data, temporal_projector, uncovered=uncovered)
         labelled = _select_time(data, time)  # the samples reconstructed
         basis = modes[data.indexes["time"].get_indexer(labelled["time"].values)]
     n_layers, n_vertices, n_channels = projector.shape
     n_times = data.sizes["time"] if basis is None else basis.shape[0]
     n_trials = data.sizes["trial"]
-    sensor_array = _as_dask(data.data).rechunk({0: -1, 1: -1})
+    sensor_array = as_dask(data.data).rechunk({0: -1, 1: -1})
     if not isinstance(data.data, da.Array):
         per_trial = n_channels * data.sizes["time"] * dtype.itemsize
         sensor_array = sensor_array.rechunk({2: auto_chunk(n_trials, per_trial, BLOCK_BYTES / 2)})
     trial_chunk = max(sensor_array.chunks[2])
     per_vertex = n_layers * n_times * trial_chunk * dtype.itemsize
     proj_array = (
-        _as_dask(projector.data)
+        as_dask(projector.data)
         .astype(dtype)
         .rechunk({0: -1, 1: auto_chunk(n_vertices, per_vertex, BLOCK_BYTES), 2: -1})
     )
@@ -204,11 +207,3 @@ def _select_time(data: xr.DataArray, time: Any) -> xr.DataArray:
     if picked.sizes["time"] == 0:
         raise LaminarrayError(f"`time` {time!r} selects no sample of the data")
     return picked
-
-
-def _as_dask(array: Any) -> da.Array:
-    if isinstance(array, da.Array):
-        return array
-    if not isinstance(array, np.ndarray):
-        raise LaminarrayError(f"expected a numpy or dask array, got {describe(array)}")
-    return da.from_array(array, chunks=array.shape)

@@ -19,7 +19,7 @@ import xarray as xr
 from .._validation import LaminarrayError, check_option, check_positive
 from ._inputs import Problem, prepare, woi_samples
 from ._run import fit_window, lead_field, run
-from .modes import reduce_window, spatial_modes, window_samples
+from .modes import inversion_samples, reduce_window, spatial_modes
 from .settings import InversionSettings
 
 #: Windows per parallel task of :func:`sliding_window`.
@@ -230,7 +230,7 @@ def sliding_window(
             f"`windows` {windows[outside][:3].tolist()} s lie outside the data "
             f"({times[0]:.6g} to {times[-1]:.6g} s)"
         )
-    samples = [window_samples(tuple(1000.0 * w), times, sfreq) for w in windows]
+    samples = [inversion_samples(tuple(1000.0 * w), times, sfreq) for w in windows]
     modes = [spatial_modes(p.gain, n_spatial_modes) for p in problems]
     blocks = [
         dask.delayed(_window_scores)(

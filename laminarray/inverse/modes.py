@@ -54,7 +54,9 @@ def spatial_modes(gain: np.ndarray, n_modes: str | int) -> np.ndarray:
     return vecs[:, : int(n_modes)].T
 
 
-def window_samples(woi_ms: tuple[float, float], times_s: np.ndarray, sfreq: float) -> np.ndarray:
+def inversion_samples(
+    woi_ms: tuple[float, float], times_s: np.ndarray, sfreq: float
+) -> np.ndarray:
     """0-based sample indices of an inversion window, exactly as SPM (spec §1.3).
 
     The window edges (ms) are clipped to the epoch and truncated toward zero
@@ -173,7 +175,7 @@ def reduce_window(
     modes : ndarray, shape (n_modes, n_channels)
         Spatial projector ``A``.
     samples : ndarray of int
-        Window sample indices (:func:`window_samples`).
+        Window sample indices (:func:`inversion_samples`).
     times_s : ndarray, shape (n_times,)
     foi : (float, float)
         Frequency band (Hz).

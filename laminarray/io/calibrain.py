@@ -48,8 +48,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, describe
-from ..schema import gain_dataarray, validate_gain
-from ..schema._vocabulary import as_str
+from ..schema import as_str, gain_dataarray, validate_gain
 from .errors import FileFormatError
 
 __all__ = [

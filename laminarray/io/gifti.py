@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, validate_type
-from ..schema import mesh_dataset, validate_mesh
+from ..schema import mesh_dataset, select_layers, validate_mesh
 from .errors import FileFormatError, MissingFileError
 
 __all__ = ["read_gifti_mesh", "write_gifti_mesh", "write_gifti_values"]
@@ -25,12 +25,7 @@ __all__ = ["read_gifti_mesh", "write_gifti_mesh", "write_gifti_values"]
 def _select_layer(obj: Any, layer: str | int | None) -> Any:
     if layer is None or "layer" not in obj.dims:
         return obj
-    if isinstance(layer, int):
-        return obj.isel(layer=layer)
-    names = [str(x) for x in obj["layer"].values]
-    if layer not in names:
-        raise LaminarrayError(f"`layer` must be one of {names}; got {layer!r}")
-    return obj.sel(layer=layer)
+    return select_layers(obj, layer, name="layer").isel(layer=0)
 
 
 def write_gifti_values(

@@ -44,7 +44,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError
 from ..expression.expression_set import expression_set, validate_expression_set
-from ..schema._vocabulary import as_str
+from ..schema import as_str
 from .errors import FileFormatError
 
 __all__ = ["NKG_VERSION", "read_nkg", "write_nkg"]

@@ -20,8 +20,8 @@ from ..forward.mne_sensors import (
     mne_fiducials,
     mne_ssp,
 )
-from ..schema import XYZ, gain_dataarray, sensor_dataset, validate_sensor, validate_source
-from ..schema._vocabulary import MIXED, as_str
+from ..schema import XYZ, as_str, gain_dataarray, sensor_dataset, validate_sensor, validate_source
+from ..schema._vocabulary import MIXED
 
 __all__ = ["forward_to_gain", "from_mne", "source_to_stc", "to_mne_epochs", "to_mne_evoked"]
 

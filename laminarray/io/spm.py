@@ -18,8 +18,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, validate_type
 from ..forward.sensors import coil_geometry, sensors_from_coils
-from ..schema import XYZ, sensor_dataset, validate_sensor
-from ..schema._vocabulary import as_str
+from ..schema import XYZ, as_str, sensor_dataset, validate_sensor
 from ._dat import lazy_dat, write_dat
 from ._matwrite import StructArray, write_mat
 from ._spm_header import SPMHeader, open_spm, read_fiducials, read_header, read_sensors

@@ -11,12 +11,14 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .. import schema
 from .._compute import active_client
 from .._compute import compute as _compute
 from .._validation import LaminarrayError, check_option
+from ..schema.selection import layer_names
 from ..stats import ttest_rel_corrected
 from ._staging import stage_trials
-from ._window import _layer_names, _projector_and_temporal, window_power
+from ._window import window_power
 
 __all__ = ["roi_power"]
 
@@ -134,20 +136,9 @@ def _candidates(projector: xr.DataArray, roi: Any, roi_mode: str) -> np.ndarray 
     if roi is None:
         raise LaminarrayError(f"roi_mode={roi_mode!r} needs `roi` (vertex labels or a mask)")
     labels = np.asarray(projector["vertex"].values)
-    values = np.asarray(roi.values if isinstance(roi, xr.DataArray) else roi)
-    if values.dtype == bool:
-        if values.shape != labels.shape:
-            raise LaminarrayError(
-                f"a boolean `roi` must have one value per vertex ({labels.size}), "
-                f"got shape {values.shape}"
-            )
-        values = labels[values]
-    unknown = np.setdiff1d(values, labels)
-    if unknown.size or values.size == 0:
-        raise LaminarrayError(
-            "`roi` must be a non-empty set of vertex labels of the inverse"
-            + (f"; unknown: {unknown[:5].tolist()}" if unknown.size else "")
-        )
+    values = labels[schema.resolve_roi(roi, None, labels, within="inverse")]
+    if values.size == 0:
+        raise LaminarrayError("`roi` must be a non-empty set of vertex labels of the inverse")
     return np.unique(values)
 
 
@@ -265,8 +256,8 @@ def roi_power(
     check_option("map_change", map_change, CHANGES)
     if not 0 <= float(perc_thresh) <= 100:
         raise LaminarrayError(f"`perc_thresh` must be in [0, 100], got {perc_thresh!r}")
-    projector, _ = _projector_and_temporal(inverse)
-    names = _layer_names(projector, layers)
+    projector = schema.as_projector(inverse)
+    names = layer_names(schema.select_layers(projector, layers))
     if len(names) < 2:
         raise LaminarrayError(f"`layers` must name at least two layers to compare, got {names}")
     reference = names[-1] if reference is None else reference

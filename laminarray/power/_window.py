@@ -5,86 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .. import schema
-from .._projection import align_channels, auto_chunk, fused_projection
-from .._validation import LaminarrayError, SchemaError, check_option, describe
+from .._projection import align_channels, as_dask, auto_chunk, fused_projection
+from .._validation import LaminarrayError, SchemaError, check_option
 from ..options import get_options
+from ..schema.selection import layer_names
 from . import _features
 
-__all__ = ["window_power", "window_samples"]
+__all__ = ["covered_samples", "window_power"]
 
 MEASURES = ("variance", "envelope")
 ALGORITHMS = ("auto", "modes", "covariance", "projection")
 UNCOVERED = ("drop", "zero")
 #: Working-array budget of one fused task (projected window samples and their reduction).
 BLOCK_BYTES = 192 * 2**20
-#: Tolerance (s) on window edges, absorbing float rounding of ms -> s conversions.
-TIME_TOLERANCE = 1e-9
 
 
-def window_samples(times: Any, window: Sequence[float], name: str = "window") -> tuple[int, int]:
-    """Sample range of the half-open window ``[t0, t1)`` (seconds), as laMEG selects it.
-
-    Parameters
-    ----------
-    times : array, shape (n_times,)
-        Increasing sample times in s.
-    window : (float, float)
-        ``(t0, t1)`` in s; a sample ``t`` is in the window when ``t0 <= t < t1``
-        (each edge with a 1 ns tolerance for float rounding).
-    name : str
-        Argument name for error messages.
-
-    Returns
-    -------
-    (int, int)
-        ``(start, stop)`` indices: the window is ``times[start:stop]``.
-    """
-    try:
-        t0, t1 = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise LaminarrayError(
-            f"`{name}` must be a pair (start, end) in s, got {window!r}"
-        ) from None
-    if not t0 < t1:
-        raise LaminarrayError(f"`{name}` must have start < end (s), got {window!r}")
-    times = np.asarray(times, dtype=np.float64)
-    start = int(np.searchsorted(times, t0 - TIME_TOLERANCE, side="left"))
-    stop = int(np.searchsorted(times, t1 - TIME_TOLERANCE, side="left"))
-    if stop <= start:
-        raise LaminarrayError(
-            f"`{name}` {window!r} (s, half-open [start, end)) contains no sample of the data, "
-            f"whose times run from {times[0]:.6g} to {times[-1]:.6g} s"
-        )
-    return start, stop
-
-
-def _projector_and_temporal(inverse: Any) -> tuple[xr.DataArray, xr.DataArray | None]:
-    if isinstance(inverse, xr.Dataset):
-        if "projector" not in inverse.data_vars:
-            raise SchemaError(
-                f"`inverse` must hold a `projector` variable; found {list(inverse.data_vars)}"
-            )
-        projector, temporal = inverse["projector"], inverse.get("temporal_projector")
-    elif isinstance(inverse, xr.DataArray):
-        projector, temporal = inverse, None
-    else:
-        raise LaminarrayError(
-            f"`inverse` must be an inverse Dataset or a projector DataArray, got {describe(inverse)}"
-        )
-    if "window" in projector.dims:
-        raise LaminarrayError(
-            "`inverse` is a sliding-window inversion (projector dims "
-            f"{projector.dims}); select one window first, e.g. inverse.isel(window=0)"
-        )
-    return schema.validate_projector(projector), temporal
-
-
-def inversion_samples(
+def covered_samples(
     data: xr.DataArray, temporal: xr.DataArray | None, *, uncovered: str = "drop"
 ) -> tuple[xr.DataArray, np.ndarray | None]:
     """Align sensor data with the samples an inversion's temporal projector covers.
@@ -150,21 +90,6 @@ def inversion_samples(
         padded[positions] = modes
         return data, padded
     return data.isel(time=positions), modes
-
-
-def _layer_names(projector: xr.DataArray, layers: Any) -> list[str]:
-    """The requested layer names, checked against the projector's."""
-    have = [str(name) for name in projector["layer"].values]
-    if isinstance(layers, str) and layers == "all":
-        return have
-    names = [layers] if isinstance(layers, str) else [str(name) for name in layers]
-    unknown = [name for name in names if name not in have]
-    if unknown or not names:
-        raise LaminarrayError(
-            f"`layers` must be 'all' or names among {have}; got {layers!r}"
-            + (f" (unknown: {unknown})" if unknown else "")
-        )
-    return names
 
 
 def _positions(index: Any, labels: Any, name: str) -> Any:
@@ -236,7 +161,7 @@ def window_power(
         inversion window may drop the last one): ``"drop"`` them (default;
         the Hilbert transform runs over the covered samples), or reconstruct
         sources as ``0`` there with the Hilbert transform over the whole
-        epoch, as laMEG 0.2.1 does. See :func:`inversion_samples`.
+        epoch, as laMEG 0.2.1 does. See :func:`covered_samples`.
     vertex_chunk, trial_chunk : int, optional
         Block sizes; by default a trial chunk's sensor features stay near
         64 MB and one task's working arrays near 192 MB (``modes``: near the
@@ -253,18 +178,24 @@ def window_power(
     check_option("measure", measure, MEASURES)
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
-    projector, temporal = _projector_and_temporal(inverse)
-    layer_pos = _positions(projector.indexes["layer"], _layer_names(projector, layers), "layer")
+    projector = schema.as_projector(inverse)
+    temporal = inverse.get("temporal_projector") if isinstance(inverse, xr.Dataset) else None
+    layer_pos = _positions(
+        projector.indexes["layer"], layer_names(schema.select_layers(projector, layers)), "layer"
+    )
     vertex_pos = (
         slice(None)
         if vertices is None
         else _positions(projector.indexes["vertex"], vertices, "vertex")
     )
-    data, temporal_matrix = inversion_samples(
+    data, temporal_matrix = covered_samples(
         align_channels(sensor["data"], projector), temporal, uncovered=uncovered
     )
     times = data["time"].values
-    windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
+    windows = (
+        schema.window_bounds(times, woi, name="woi"),
+        schema.window_bounds(times, baseline, name="baseline"),
+    )
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize
@@ -327,7 +258,7 @@ def window_power(
             per_vertex = 3 * n_layers * width * trial_chunk * itemsize
         vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, BLOCK_BYTES)
 
-    sensor_blocks = _as_dask(data.data, (-1, -1, trial_chunk)).rechunk((-1, -1, trial_chunk))
+    sensor_blocks = as_dask(data.data, (-1, -1, trial_chunk)).rechunk((-1, -1, trial_chunk))
     features = sensor_blocks.map_blocks(
         feature_fn,
         **feature_kwargs,
@@ -338,7 +269,7 @@ def window_power(
         token=f"sensor-{algorithm}-{measure}-features",
     )
     proj_blocks = (
-        _as_dask(projector.data, (-1, vertex_chunk, -1))
+        as_dask(projector.data, (-1, vertex_chunk, -1))
         .astype(dtype)
         .rechunk((-1, vertex_chunk, -1))
     )
@@ -372,7 +303,3 @@ def window_power(
             "uncovered": uncovered,
         },
     )
-
-
-def _as_dask(array: Any, chunks: tuple[int, ...]) -> da.Array:
-    return array if isinstance(array, da.Array) else da.from_array(array, chunks=chunks)

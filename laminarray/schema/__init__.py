@@ -18,6 +18,11 @@ mesh (Dataset)                ``vertices (layer, vertex, xyz)``, ``faces    mm
 Validators never compute dask data: finiteness checks on dask-backed data are
 opt-in (``check_finite=True``) and lazy (they raise when the data are computed).
 Objects whose dims are in another order are transposed, not rejected.
+
+The selection vocabulary every module shares (:mod:`laminarray.schema.selection`):
+:func:`select_layers`, :func:`resolve_roi`, :func:`window_mask` /
+:func:`window_bounds` (time windows are half-open ``[t0, t1)`` by default),
+:func:`as_projector` and :func:`as_str`.
 """
 
 from ._vocabulary import (
@@ -31,6 +36,7 @@ from ._vocabulary import (
     SENSOR_UNITS,
     SOURCE_DIMS,
     XYZ,
+    as_str,
     default_layer_names,
     layer_depths,
 )
@@ -40,6 +46,13 @@ from .constructors import (
     projector_dataarray,
     sensor_dataset,
     source_dataarray,
+)
+from .selection import (
+    as_projector,
+    resolve_roi,
+    select_layers,
+    window_bounds,
+    window_mask,
 )
 from .validators import (
     check_consistent,
@@ -61,12 +74,16 @@ __all__ = [
     "SENSOR_UNITS",
     "SOURCE_DIMS",
     "XYZ",
+    "as_projector",
+    "as_str",
     "check_consistent",
     "default_layer_names",
     "gain_dataarray",
     "layer_depths",
     "mesh_dataset",
     "projector_dataarray",
+    "resolve_roi",
+    "select_layers",
     "sensor_dataset",
     "source_dataarray",
     "validate_gain",
@@ -74,4 +91,6 @@ __all__ = [
     "validate_projector",
     "validate_sensor",
     "validate_source",
+    "window_bounds",
+    "window_mask",
 ]

@@ -10,7 +10,9 @@ Two simulators share one assembly step:
 
 Each source ``j`` has a sensor pattern ``p_j`` (fT per nAm of its time
 course) and a time course ``s_j(t)`` in nAm (profile x moment, zero outside
-the signal window ``woi0 < t <= woi1``); the noiseless data are
+the signal window ``woi0 < t <= woi1``: closed on the right, as laMEG's
+simulations place the signal after its onset, the one named exception to the
+library's half-open rule of :func:`laminarray.schema.window_mask`); the noiseless data are
 ``y(t) = sum_j p_j s_j(t)`` per trial, then Gaussian noise at ``snr_db``
 (SPM's definition, :mod:`~laminarray.simulate.noise`) is added to every
 channel, sample and trial. The data are a dask graph over trials: each trial
@@ -32,13 +34,15 @@ from dask.delayed import Delayed
 from .._validation import LaminarrayError, check_option, describe, validate_type
 from ..schema import (
     XYZ,
+    as_str,
     check_consistent,
     mesh_dataset,
     sensor_dataset,
     validate_gain,
     validate_mesh,
+    window_mask,
 )
-from ..schema._vocabulary import as_str, split_units
+from ..schema._vocabulary import split_units
 from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
 
@@ -106,7 +110,8 @@ def current_density(
     seed : int, optional
         Seed of the noise; default a fresh one (recorded in attrs ``seed``).
     woi : (float, float), optional
-        Signal window in seconds, ``woi0 < t <= woi1`` (default the epoch).
+        Signal window in seconds, ``woi0 < t <= woi1`` (``closed="right"``
+        of :func:`laminarray.schema.window_mask`; default the epoch).
     noise_color : {"white", "pink"}
         Noise spectrum (pink = 1/f power, rescaled to the same RMS).
     average : bool
@@ -444,18 +449,10 @@ def _as_lazy_scalar(value: Any) -> Any:
 def _window(times: np.ndarray, woi: Any) -> tuple[np.ndarray, tuple[float, float]]:
     if woi is None:
         return np.ones(times.size, bool), (float(times[0]) - 1.0 / _rate(times), float(times[-1]))
-    window = np.asarray(woi, dtype=np.float64)
-    if window.shape != (2,) or not window[0] < window[1]:
-        raise LaminarrayError(
-            f"`woi` must be (start, end) in seconds with start < end; got {woi!r}"
-        )
-    active = (times > window[0]) & (times <= window[1])
-    window = np.clip(window, times[0] - 1.0 / _rate(times), times[-1])  # finite, for attrs
-    if not active.any():
-        raise LaminarrayError(
-            f"`woi` {tuple(window)} s contains no sample of `times` ({times[0]}..{times[-1]} s)"
-        )
-    return active, (float(window[0]), float(window[1]))
+    # exact edges: a signal built as ``times > woi0`` has one value per active sample
+    active = window_mask(times, woi, closed="right", tolerance=0.0, name="woi")
+    window = np.clip(np.asarray(woi, np.float64), times[0] - 1.0 / _rate(times), times[-1])
+    return active, (float(window[0]), float(window[1]))  # finite, for attrs
 
 
 def _rate(times: np.ndarray) -> float:

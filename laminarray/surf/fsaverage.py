@@ -39,8 +39,7 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from .._validation import LaminarrayError, check_option, describe
-from ..schema import validate_mesh
-from ..schema._vocabulary import as_str
+from ..schema import as_str, validate_mesh
 from ._checks import as_vertices
 from .io import HEMIS, read_surface
 

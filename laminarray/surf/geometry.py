@@ -9,7 +9,7 @@ import xarray as xr
 from scipy.spatial import cKDTree
 
 from .._validation import LaminarrayError, describe
-from ..schema import validate_mesh
+from ..schema import select_layers, validate_mesh
 from ._checks import as_faces, as_vertices
 from .topology import _vertex_normals
 
@@ -106,10 +106,7 @@ def _scalp_arrays(scalp: Any) -> tuple[np.ndarray, np.ndarray]:
 def _select_layer(mesh: xr.Dataset, layer: str | None) -> xr.Dataset:
     if layer is None:
         return mesh
-    names = [str(n) for n in mesh["layer"].values]
-    if layer not in names:
-        raise LaminarrayError(f"`layer` must be one of {names} or None, got {layer!r}")
-    return mesh.sel(layer=layer)
+    return select_layers(mesh, layer, name="layer").isel(layer=0)
 
 
 def distance_to_scalp(mesh: xr.Dataset, scalp: Any, *, layer: str | None = "pial") -> xr.DataArray:

@@ -32,8 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, describe, validate_type
-from ..schema import validate_mesh
-from ..schema._vocabulary import as_str
+from ..schema import as_str, validate_mesh
 
 __all__ = [
     "LAMINAE",

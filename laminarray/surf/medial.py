@@ -22,8 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, describe
-from ..schema import validate_mesh
-from ..schema._vocabulary import as_str
+from ..schema import as_str, validate_mesh
 from ._correspondence import original_index
 from .io import HEMIS, _infer_hemi
 

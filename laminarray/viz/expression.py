@@ -17,6 +17,7 @@ from scipy import special
 
 from .._validation import LaminarrayError, check_option
 from ..expression.expression_set import best_transforms, validate_expression_set
+from ..schema import select_layers
 from ._common import finish
 
 __all__ = ["CORRECTIONS", "P_5_SIGMA", "expression_plot", "significance_threshold"]
@@ -131,7 +132,7 @@ def expression_plot(
     if layers is not None:
         if "layer" not in es.dims:
             raise LaminarrayError("`layers` needs a source-space expression set (dim `layer`)")
-        es = es.sel(layer=[layers] if isinstance(layers, str) else list(layers))
+        es = select_layers(es, layers)
     es = es.compute()
     names = [str(n) for n in es["transform"].values]
     shown = _shown(show_only, names)
