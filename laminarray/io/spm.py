@@ -37,14 +37,16 @@ def read_spm(
     channels: str | Sequence[str] = "all",
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    external_dat: bool = False,
 ) -> xr.Dataset:
     """Read an SPM M/EEG dataset lazily as a sensor dataset.
 
     Parameters
     ----------
     path : str or Path
-        The header ``.mat`` (v7.3 HDF5 or v5/v7); the ``.dat`` is found from
-        ``D.data.fname``, else by name beside the header.
+        The header ``.mat`` (v7.3 HDF5 or v5/v7); the ``.dat`` is looked for
+        beside it as SPM12 does: the file name of ``D.data.fname`` in the
+        header's directory, then ``<header>.dat``.
     channels : {"all", "MEG", "good", "EEG"} or sequence of str
         ``"all"`` keeps every channel; ``"MEG"`` channels whose type contains
         ``"MEG"`` (MEG, MEGMAG, MEGGRAD, MEGPLANAR; not REFMAG); ``"good"``
@@ -54,6 +56,11 @@ def read_spm(
     chunk_bytes : int
         Target chunk size of the dask array (whole trials per chunk; a trial
         larger than this is split along time).
+    external_dat : bool
+        Also follow ``D.data.fname`` outside the header's directory
+        (absolute, or relative with ``..``), after the two places above.
+        Default False: a copied dataset reads its own binary, and a header
+        cannot point laminarray at another file.
 
     Returns
     -------
@@ -75,16 +82,35 @@ def read_spm(
         For a missing or truncated ``.dat`` (expected and actual bytes),
         header dims that disagree with the binary, an unsupported data type,
         a missing field (named), a v7.3 file that is not HDF5 or a ``.mat``
-        that is not an SPM dataset. Nothing is read before all checks pass.
+        that is not an SPM dataset, a value declaring more bytes than the file
+        can hold. Nothing is read before all checks pass.
 
     Examples
     --------
     >>> ds = read_spm("sub-01_task.mat", channels="good")   # doctest: +SKIP
     >>> ds.data.sel(time=slice(0, 0.5)).mean("trial").compute()   # doctest: +SKIP
     """
-    with open_spm(path) as mat:
-        header = read_header(mat)
-        geometry = {"fiducials": read_fiducials(mat), "sensors": read_sensors(mat, header.labels)}
+    try:
+        with open_spm(path) as mat:
+            header = read_header(mat, external_dat=external_dat)
+            geometry = {
+                "fiducials": read_fiducials(mat),
+                "sensors": read_sensors(mat, header.labels),
+            }
+    except LaminarrayError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        RuntimeError,
+        OSError,
+    ) as exc:  # damage below the named checks (HDF5 structures, numbers out of range)
+        raise FileFormatError(
+            f"{path}: cannot read the SPM header ({type(exc).__name__}: {exc})"
+        ) from exc
     index = _select_channels(header, channels)
     canonical = [sensor_unit_factor(header.units[i], header.types[i]) for i in index]
     factor = np.array([f for _, f in canonical])
