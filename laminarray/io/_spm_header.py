@@ -320,14 +320,16 @@ def _points(value: Any, where: str) -> np.ndarray:
     return array
 
 
-def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
+def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, Any]:
     """Channel positions/orientations (mm) for ``labels`` and MEG coil geometry.
 
     Returns a dict with ``position``/``orientation`` ``(n_channels, 3)`` (NaN
     where a channel has no sensor) and, for MEG, ``coil_position``,
-    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weights``
+    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weight``
     ``(n_channels, n_coils)`` (the ``tra`` matrix, zero rows for channels
-    without MEG sensors).
+    without MEG sensors; rows of planar gradiometers in 1/mm), ``compensation``
+    (FieldTrip's ``balance.current``, e.g. ``"G3BR"``: ``tra`` already
+    includes it) and ``coord_frame`` (``coordsys``) when stored.
     """
     sensors = mat.get("D", "sensors", default=None)
     if not isinstance(sensors, dict):
@@ -335,7 +337,7 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
     index = {label: i for i, label in enumerate(labels)}
     position = np.full((len(labels), 3), np.nan)
     orientation = np.full((len(labels), 3), np.nan)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for kind in ("meg", "eeg"):
         sens = sensors.get(kind)
         if not isinstance(sens, dict) or "label" not in sens:
@@ -364,9 +366,20 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
                     f"{where}: `tra` must be (n_channels={len(names)}, n_coils={len(coil_pos)}), "
                     f"found {tra.shape}; coil orientations {coil_ori.shape}"
                 )
+            # gradiometers per length (planar, chanunit T/m): weights per grad unit -> per mm
+            units = sens.get("chanunit")
+            units = [as_text(u) for u in units] if isinstance(units, list) else []
+            if len(units) == len(names):
+                per_length = np.array(["/" in u for u in units])
+                tra = np.where(per_length[:, None], tra / scale, tra)
             weights = np.zeros((len(labels), len(coil_pos)))
             weights[rows[keep]] = tra[keep]
-            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weights=weights)
+            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weight=weights)
+            balance = sens.get("balance")
+            current = as_text(balance.get("current", "")) if isinstance(balance, dict) else ""
+            out["compensation"] = current or "none"
+            if sens.get("coordsys") is not None:
+                out["coord_frame"] = as_text(sens["coordsys"])
     if np.isfinite(position).any():
         out["position"] = position
     if np.isfinite(orientation).any():
