@@ -62,7 +62,7 @@ def apply_inverse(
     if vertices is not None:
         projector = projector.sel(vertex=np.atleast_1d(vertices))
     data = align_channels(sensor["data"], projector)
-    units = str(projector.attrs["units"]).split("/")
+    units = str(projector.attrs["units"]).split("/", 1)
     if len(units) == 2 and units[1] != data.attrs["units"]:
         raise LaminarrayError(
             f"the projector maps {units[1]!r} but the sensor data are in "

@@ -322,7 +322,7 @@ def check_consistent(
     if sensor is not None and gain is not None:
         _check_same_channels(sensor, gain, "gain")
         sensor_units = sensor["data"].attrs.get("units")
-        numerator = str(gain.attrs.get("units", "")).split("/")[0]
+        numerator = str(gain.attrs.get("units", "")).rsplit("/", 1)[0]
         if sensor_units != numerator:
             raise SchemaError(
                 f"units disagree: sensor data are in {sensor_units!r} but the gain is in "
