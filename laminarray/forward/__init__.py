@@ -1,6 +1,7 @@
 """Forward models: sensor arrays, head/MRI transforms, spherical gain matrices, lead fields.
 
-- :mod:`~laminarray.forward.transforms`: :func:`coregister`, :func:`apply_transform`.
+- :mod:`~laminarray.forward.transforms`: :func:`coregister` (rigid, or with a uniform
+  scale for template anatomy), :func:`apply_transform`.
 - :mod:`~laminarray.forward.sensors`: :func:`make_sensors`, :func:`helmet_array`,
   :func:`opm_array`, fiducials.
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
@@ -25,7 +26,13 @@ from .sensors import (
     scalp_surface,
 )
 from .sphere import fit_sphere, sphere_gain
-from .transforms import apply_transform, coregister, invert_transform, rigid_transform
+from .transforms import (
+    apply_transform,
+    coregister,
+    invert_transform,
+    rigid_transform,
+    transform_scale,
+)
 
 __all__ = [
     "HeadshapeFit",
@@ -46,4 +53,5 @@ __all__ = [
     "save_leadfield_npz",
     "scalp_surface",
     "sphere_gain",
+    "transform_scale",
 ]
