@@ -1,7 +1,8 @@
 """Rank-deficient data and fused modalities (magnetometers + planar gradiometers).
 
 Independent references: the inversion of data and gain projected onto the
-signal subspace by hand (rotation invariance of F, spm_inversion.md §10.1),
+signal subspace by hand (rotation invariance of F, docs/design/spm_inversion.md
+§10.1),
 MNE's ``compute_rank``, and SPM's multimodal scale formulas evaluated here
 with plain numpy.
 """

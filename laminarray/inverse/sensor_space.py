@@ -1,5 +1,7 @@
 """The reduced sensor space of an inversion: modalities, their scaling, spatial modes.
 
+Design note ``docs/design/spm_inversion.md`` §1.7-§1.9.
+
 One modality (every laMEG inversion) uses SPM's single-modality reduction
 unchanged (``spm_eeg_invert_classic``): spatial modes of the gain, one
 sensor-noise component.
