@@ -97,12 +97,18 @@ def test_apply_and_invert_roundtrip():
         apply_transform(np.diag([2.0, 1, 1, 1]), pts)
 
 
-def test_apply_transform_to_mesh_dataset_moves_points_rotates_orientations():
-    rng = np.random.default_rng(0)
+def _small_mesh(seed):
+    """Two layers of 6 vertices with random unit orientations: (positions, orientations, mesh)."""
+    rng = np.random.default_rng(seed)
     pos = rng.normal(size=(2, 6, 3)) * 10
     ori = rng.normal(size=(2, 6, 3))
     ori /= np.linalg.norm(ori, axis=-1, keepdims=True)
     mesh = mesh_dataset(pos, [[0, 1, 2], [3, 4, 5]], orientation=ori)
+    return pos, ori, mesh
+
+
+def test_apply_transform_to_mesh_dataset_moves_points_rotates_orientations():
+    pos, ori, mesh = _small_mesh(0)
     true = _random_rigid(5)
     moved = apply_transform(true, mesh)
     np.testing.assert_allclose(moved["vertices"].values, apply_transform(true, pos))
@@ -177,11 +183,8 @@ def test_template_fiducials_scaled_fit_matches_mne(realdata):
 
 
 def test_similarity_moves_cortex_head_model_and_fiducials_together():
+    pos, ori, mesh = _small_mesh(1)
     rng = np.random.default_rng(1)
-    pos = rng.normal(size=(2, 6, 3)) * 10
-    ori = rng.normal(size=(2, 6, 3))
-    ori /= np.linalg.norm(ori, axis=-1, keepdims=True)
-    mesh = mesh_dataset(pos, [[0, 1, 2], [3, 4, 5]], orientation=ori)
     head_model = xr.Dataset(
         {
             "surface_vertices": (("surface", "point", "xyz"), rng.normal(size=(2, 5, 3)) * 80),

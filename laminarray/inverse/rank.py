@@ -133,13 +133,13 @@ def data_rank(
     covariance = _covariance(data)
     scale = _modality_scale(covariance, modality)
     covariance = covariance * np.outer(scale, scale)
-    values = np.linalg.eigvalsh(covariance)[::-1]
     if not isinstance(rank, str):
         found, source = int(rank), "settings"
     elif attrs is not None and attrs.get("rank") is not None:
         found, source = _rank_from_attrs(attrs["rank"], modality), "attrs"
     else:
-        found, source = _count_above(values), "eigen-spectrum"
+        found = _count_above(np.linalg.eigvalsh(covariance))
+        source = "eigen-spectrum"
         n_samples = data.shape[1] * data.shape[2]
         if found >= min(n_channels, n_samples):
             found = n_channels  # no deficiency visible (or limited by the sample count)
