@@ -139,12 +139,12 @@ def test_sliding_windows_match_spm(golden):
     np.testing.assert_allclose(free, golden["spm_F_sliding_EBB_pial"], rtol=0, atol=1e-6)
 
 
-def test_small_matrix_blas_restores_threads_after_overlapping_blocks():
+def test_single_blas_thread_restores_threads_after_overlapping_blocks():
     """Parallel layer fits enter and leave the single-thread block out of order (A enters,
     B enters, A leaves, B leaves): the process-wide BLAS thread count must come back (it
     used to stay at 1, and float32 kernels elsewhere then gave other roundings)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from laminarray.inverse._linalg import small_matrix_blas
+    from laminarray._blas import single_blas_thread
 
     def blas_threads():
         info = threadpoolctl.threadpool_info()
@@ -152,7 +152,7 @@ def test_small_matrix_blas_restores_threads_after_overlapping_blocks():
 
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         before = blas_threads()
-        first, second = small_matrix_blas(), small_matrix_blas()
+        first, second = single_blas_thread(), single_blas_thread()
         first.__enter__()
         second.__enter__()
         assert set(blas_threads()) == {1}

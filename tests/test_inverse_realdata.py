@@ -102,3 +102,14 @@ def test_sss_rank_caps_modes_and_layer_comparison_matches_projection(neuromag):
     )
     assert from_info.attrs["data_rank_source"] == "attrs"
     assert float(from_info.free_energy) == pytest.approx(float(inv.free_energy), abs=F_TOL)
+
+
+def test_from_mne_records_the_sss_rank_the_inversion_uses(realdata):
+    raw = mne.io.read_raw_fif(
+        realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif", preload=True, verbose=False
+    ).pick("meg")
+    epochs = mne.make_fixed_length_epochs(raw, duration=0.3, preload=True, verbose=False)
+    sensor = lam.io.from_mne(epochs)
+    assert sensor.attrs["rank"] == {"meg": 69}
+    grads = sensor.isel(channel=np.flatnonzero(sensor["ch_type"].values == "MEGPLANAR"))
+    assert grads.attrs["rank"] == {"meg": 69}

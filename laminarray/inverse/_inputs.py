@@ -13,7 +13,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, describe
 from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
-from ..schema._vocabulary import as_str
+from ..schema._vocabulary import as_str, split_units
 from .modes import window_samples
 from .rank import DataRank, data_rank
 from .sensor_space import channel_modality
@@ -138,7 +138,7 @@ def prepare(
         layer_names.index(str(layer)) if layer else None,
     )
     times = np.asarray(sensor["time"].values, dtype=np.float64)
-    units = str(gain.attrs["units"]).rsplit("/", 1)
+    _, source_units = split_units(gain.attrs["units"])
     types = sensor["ch_type"].values if "ch_type" in sensor.coords else ["MEG"] * channels.size
     modality = channel_modality(types)
     if rank_of is not None:
@@ -154,7 +154,7 @@ def prepare(
         channels=channels,
         gain_template=gain,
         sensor_units=str(sensor["data"].attrs["units"]),
-        source_units=units[1] if len(units) > 1 else "nAm",
+        source_units=source_units,
         modality=modality,
         rank=found,
     )

@@ -9,47 +9,9 @@ and returns float64 numpy arrays and trusts its inputs.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from typing import Any
-
 import numpy as np
 
 _LOGDET_TOL = 1e-16
-
-
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE: dict[str, Any] = {"users": 0, "limiter": None}
-
-
-@contextlib.contextmanager
-def small_matrix_blas() -> Iterator[None]:
-    """Run BLAS/LAPACK single-threaded inside the block (when ``threadpoolctl`` is present).
-
-    ReML works on matrices of a few hundred rows, where threads gain little and
-    cost a lot on a busy machine or inside parallel dask tasks. The limit is
-    process-wide, so concurrent blocks (parallel layer fits) share one: the
-    first to enter sets it, the last to leave restores the original thread
-    counts (nested entries and exits in any order never leave BLAS limited).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with _BLAS_LOCK:
-        if _BLAS_STATE["users"] == 0:
-            _BLAS_STATE["limiter"] = threadpool_limits(limits=1, user_api="blas")
-        _BLAS_STATE["users"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["users"] -= 1
-            if _BLAS_STATE["users"] == 0:
-                _BLAS_STATE["limiter"].restore_original_limits()
-                _BLAS_STATE["limiter"] = None
 
 
 def spm_inv(a: np.ndarray) -> np.ndarray:
