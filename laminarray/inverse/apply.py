@@ -15,6 +15,7 @@ from .._validation import LaminarrayError, describe
 from ..power._features import mode_features
 from ..power._window import inversion_samples
 from ..schema import validate_projector, validate_sensor
+from ..schema._vocabulary import split_units
 
 #: Target bytes of one output block of the source estimate.
 BLOCK_BYTES = 64 * 2**20
@@ -94,11 +95,14 @@ def apply_inverse(
     if vertices is not None:
         projector = projector.sel(vertex=np.atleast_1d(vertices))
     data = align_channels(sensor["data"], projector)
-    units = str(projector.attrs["units"]).split("/")
-    if len(units) == 2 and units[1] != data.attrs["units"]:
+    units = str(projector.attrs["units"])
+    sensor_units, source_units = (
+        split_units(units, per="sensor") if "/" in units else (data.attrs["units"], units)
+    )
+    if sensor_units != data.attrs["units"]:
         raise LaminarrayError(
-            f"the projector maps {units[1]!r} but the sensor data are in "
-            f"{data.attrs['units']!r}; convert the data to {units[1]!r}"
+            f"the projector maps {sensor_units!r} but the sensor data are in "
+            f"{data.attrs['units']!r}; convert the data to {sensor_units!r}"
         )
     dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.dtype(np.float64)
     if temporal_projector is None:
@@ -169,7 +173,7 @@ def apply_inverse(
         dims=("layer", "vertex", "time", "trial"),
         coords=coords,
         name="source",
-        attrs={"units": units[0], "long_name": "source current"},
+        attrs={"units": source_units, "long_name": "source current"},
     )
 
 
