@@ -256,8 +256,8 @@ def roi_power(
     check_option("map_change", map_change, CHANGES)
     if not 0 <= float(perc_thresh) <= 100:
         raise LaminarrayError(f"`perc_thresh` must be in [0, 100], got {perc_thresh!r}")
-    projector = schema.as_projector(inverse)
-    names = layer_names(schema.select_layers(projector, layers))
+    projector = schema.as_projector(inverse, layers=layers)
+    names = layer_names(projector)
     if len(names) < 2:
         raise LaminarrayError(f"`layers` must name at least two layers to compare, got {names}")
     reference = names[-1] if reference is None else reference

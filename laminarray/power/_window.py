@@ -12,7 +12,6 @@ from .. import schema
 from .._projection import align_channels, as_dask, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option
 from ..options import get_options
-from ..schema.selection import layer_names
 from . import _features
 
 __all__ = ["covered_samples", "window_power"]
@@ -92,17 +91,6 @@ def covered_samples(
     return data.isel(time=positions), modes
 
 
-def _positions(index: Any, labels: Any, name: str) -> Any:
-    """Integer positions of ``labels`` in ``index`` (a slice when they are all of it, in order)."""
-    labels = np.asarray(labels)
-    if labels.shape == index.shape and np.array_equal(labels, np.asarray(index)):
-        return slice(None)
-    positions = index.get_indexer(labels)
-    if np.any(positions < 0):
-        raise LaminarrayError(f"unknown {name} labels: {labels[positions < 0][:5].tolist()}")
-    return positions
-
-
 def window_power(
     sensor: xr.Dataset,
     inverse: xr.Dataset | xr.DataArray,
@@ -178,16 +166,9 @@ def window_power(
     check_option("measure", measure, MEASURES)
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
-    projector = schema.as_projector(inverse)
+    # layers and vertices are selected before any projector block is read or converted
+    projector = schema.as_projector(inverse, layers=layers, vertices=vertices)
     temporal = inverse.get("temporal_projector") if isinstance(inverse, xr.Dataset) else None
-    layer_pos = _positions(
-        projector.indexes["layer"], layer_names(schema.select_layers(projector, layers)), "layer"
-    )
-    vertex_pos = (
-        slice(None)
-        if vertices is None
-        else _positions(projector.indexes["vertex"], vertices, "vertex")
-    )
     data, temporal_matrix = covered_samples(
         align_channels(sensor["data"], projector), temporal, uncovered=uncovered
     )
@@ -199,8 +180,6 @@ def window_power(
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize
-    # select layers and vertices before any projector block is read or converted
-    projector = projector.isel(layer=layer_pos, vertex=vertex_pos)
     n_layers, n_vertices, n_channels = projector.shape
     n_times, n_trials = data.sizes["time"], data.sizes["trial"]
     if algorithm == "auto":

@@ -326,13 +326,28 @@ def window_bounds(
 # --------------------------------------------------------------------------- projectors
 
 
-def as_projector(inverse: Any, *, name: str = "inverse", windows: bool = False) -> xr.DataArray:
-    """The ``projector (layer, vertex, channel)`` of an inverse, validated.
+def as_projector(
+    inverse: Any,
+    *,
+    layers: Any = None,
+    vertices: Any = None,
+    name: str = "inverse",
+    windows: bool = False,
+) -> xr.DataArray:
+    """The ``projector (layer, vertex, channel)`` of an inverse, selected, then validated.
+
+    Layers and vertices are selected before validation, so only the selected
+    part of a numpy projector is scanned for NaN/inf (comparing pial and white
+    reads 2 of 11 layers).
 
     Parameters
     ----------
     inverse : xarray.Dataset or xarray.DataArray
         An inverse dataset with a ``projector`` variable, or a projector.
+    layers : optional
+        Layers to keep, by the rule of :func:`select_layers` (default all).
+    vertices : array of int, optional
+        ``vertex`` labels to keep, in that order (default all).
     name : str
         Argument name used in error messages.
     windows : bool
@@ -349,7 +364,8 @@ def as_projector(inverse: Any, *, name: str = "inverse", windows: bool = False) 
     LaminarrayError
         If ``inverse`` is neither, has no ``projector``, is a gain (dims
         ``(channel, layer, vertex)`` in that order, or units per ``nAm``), or
-        is a sliding-window inversion and ``windows`` is False.
+        is a sliding-window inversion and ``windows`` is False, or a layer or
+        vertex is unknown.
     """
     if isinstance(inverse, xr.Dataset):
         if "projector" not in inverse.data_vars:
@@ -377,4 +393,20 @@ def as_projector(inverse: Any, *, name: str = "inverse", windows: bool = False) 
             f"`{name}` is a sliding-window inversion (projector dims {projector.dims}); "
             f"select one window first, e.g. {name}.isel(window=0)"
         )
+    if {"layer", "vertex"} <= set(projector.coords) & set(projector.dims):
+        # (otherwise validation names what is missing)
+        projector = select_layers(projector, layers)
+        if vertices is not None:
+            projector = projector.isel(vertex=_positions(projector.indexes["vertex"], vertices))
     return validate_projector(projector)
+
+
+def _positions(index: Any, labels: Any) -> Any:
+    """Integer positions of vertex ``labels`` in ``index`` (a slice when they are all of it)."""
+    labels = np.atleast_1d(np.asarray(labels))
+    if labels.shape == index.shape and np.array_equal(labels, np.asarray(index)):
+        return slice(None)
+    positions = index.get_indexer(labels)
+    if np.any(positions < 0):
+        raise LaminarrayError(f"unknown vertex labels: {labels[positions < 0][:5].tolist()}")
+    return positions
