@@ -27,7 +27,7 @@ def test_select_layers_one_rule():
     assert schema.select_layers(proj, -1)["layer"].values.tolist() == ["white"]
     picked = schema.select_layers(proj, ["white", 0])
     assert picked["layer"].values.tolist() == ["white", "pial"]
-    with pytest.raises(LaminarrayError, match=r"\['nope'\] are not among the layers"):
+    with pytest.raises(LaminarrayError, match=r"unknown layers \['nope'\], not among the layers"):
         schema.select_layers(proj, ["pial", "nope"])
     with pytest.raises(LaminarrayError, match="lacks"):
         schema.select_layers(proj.isel(layer=0), "pial")

@@ -110,9 +110,10 @@ def select_layers(obj: Any, layers: Any, *, name: str = "layers") -> Any:
         else:
             unknown.append(item)
     if unknown or not positions:
+        found = f"names unknown layers {unknown}," if unknown else "selects no layer:"
         raise LaminarrayError(
-            f"`{name}` {unknown or layers!r} are not among the layers {known}; expected 'all', "
-            "a layer name or position, or a list of them"
+            f"`{name}` {found} not among the layers {known}; expected 'all', a layer name or "
+            "position, or a list of them"
         )
     if positions == list(range(len(known))):
         return obj
