@@ -29,12 +29,10 @@ import xarray as xr
 
 from ._blas import blas_task
 from ._validation import LaminarrayError, SchemaError, describe
+from .options import task_budget
 from .schema import as_str
 
 __all__ = ["align_channels", "as_dask", "auto_chunk", "fused_projection", "project_block"]
-
-#: Default working-set budget of one task's largest temporary, in bytes.
-TASK_BYTES = 64 * 2**20
 
 
 def project_block(projector: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -191,7 +189,7 @@ def as_dask(array: Any, chunks: Any = None) -> da.Array:
     return da.from_array(array, chunks=array.shape if chunks is None else chunks)
 
 
-def auto_chunk(total: int, bytes_per_item: float, budget: float = TASK_BYTES) -> int:
+def auto_chunk(total: int, bytes_per_item: float, budget: float | None = None) -> int:
     """Largest chunk length along an axis of ``total`` items that keeps a block within budget.
 
     Parameters
@@ -201,13 +199,14 @@ def auto_chunk(total: int, bytes_per_item: float, budget: float = TASK_BYTES) ->
     bytes_per_item : float
         Bytes one index along the axis costs in the task's largest temporary.
     budget : float
-        Bytes allowed (default :data:`TASK_BYTES`).
+        Bytes allowed (default the ``task_bytes`` option).
 
     Returns
     -------
     int
         Between 1 and ``total``, balanced so that chunks have nearly equal size.
     """
+    budget = task_budget() if budget is None else budget
     size = max(1, min(total, int(budget // max(bytes_per_item, 1.0))))
     n_chunks = math.ceil(total / size)
     return math.ceil(total / n_chunks)

@@ -19,7 +19,14 @@ progress : bool or None
     otherwise (tests, batch jobs, CI).
 task_bytes : int
     Target size in bytes of one dask task's working block (default 64 MiB).
-    Strings such as ``"32 MiB"`` are accepted when setting.
+    Strings such as ``"32 MiB"`` are accepted when setting. Every chunking
+    decision reads it through :func:`task_budget`, some as a stated multiple
+    (the fused window power: 3x; source blocks of ``apply_inverse``: 1x,
+    with sensor trial blocks of 1/2x; simulation trials, SPM ``.dat``
+    chunks, expression batches: 1x; SPM parity temporal-mode batches and
+    rank spectra: 1/2x; expression projector blocks: 1/4x; spherical-head
+    gains: 1/8x). Storage chunks of archives do not follow it: they are
+    part of the on-disk format (:data:`laminarray.archive.TARGET_CHUNK_BYTES`).
 scratch : pathlib.Path or None
     Directory for temporary files of out-of-core work (default: the
     system's temporary directory).
@@ -36,7 +43,7 @@ from typing import Any
 from ._validation import LaminarrayError
 from .config import parse_bytes
 
-__all__ = ["get_options", "set_options", "show_progress"]
+__all__ = ["get_options", "set_options", "show_progress", "task_budget"]
 
 _DEFAULTS: dict[str, Any] = {"progress": None, "task_bytes": 64 * 2**20, "scratch": None}
 OPTIONS: dict[str, Any] = dict(_DEFAULTS)
@@ -109,6 +116,28 @@ class set_options:
 def get_options() -> dict[str, Any]:
     """A copy of the current options (see :mod:`laminarray.options`)."""
     return dict(OPTIONS)
+
+
+def task_budget(scale: float = 1.0) -> int:
+    """Bytes one task of a chunking decision may use: ``scale`` x the ``task_bytes`` option.
+
+    Every chunking decision of the library reads its budget here, so that
+    ``set_options(task_bytes=...)`` moves them all together. A module whose
+    tasks hold several working arrays, or which must keep many tasks in
+    flight, states its budget as a fixed multiple or fraction of
+    ``task_bytes`` (e.g. ``3.0``: 192 MiB at the default 64 MiB).
+
+    Parameters
+    ----------
+    scale : float
+        Multiple of ``task_bytes`` (> 0).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    return max(1, int(OPTIONS["task_bytes"] * scale))
 
 
 def show_progress(progress: bool | None = None) -> bool:

@@ -311,7 +311,7 @@ def test_batched_block_equals_one_pass(monkeypatch):
     x = np.einsum("sc,cjn->sjn", projector, segments)
     z = _kernels.fisher_z(_kernels.correlations(x, spectra, partners, lags, length))
     expected = _one_pass_log10_p(z)
-    monkeypatch.setattr(_kernels, "BATCH_BYTES", 4 * 2**10)
+    monkeypatch.setattr(_kernels, "BATCH_SCALE", 4 * 2**10 / (64 * 2**20))
     monkeypatch.setattr(_kernels, "BATCH_SOURCES", 4)
     assert _kernels.batch_shape(9, n_splits, n_samples, 16, 3, 3, 2) == (3, 1)
     got = _kernels.expression_block(projector, segments, spectra, partners, lags, length)

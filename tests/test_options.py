@@ -39,3 +39,15 @@ def test_progress_is_silent_under_pytest_unless_asked():
 def test_bad_options_are_refused_by_name(options, message):
     with pytest.raises(lam.LaminarrayError, match=message):
         lam.set_options(**options)
+
+
+def test_every_chunking_budget_follows_task_bytes():
+    from laminarray._projection import auto_chunk
+    from laminarray.options import task_budget
+
+    assert task_budget() == 64 * 2**20
+    assert task_budget(3.0) == 192 * 2**20
+    assert auto_chunk(1000, 2**12) == 1000
+    with lam.set_options(task_bytes="1 MiB"):
+        assert task_budget(0.5) == 2**19
+        assert auto_chunk(1000, 2**12) == 250  # 256 per chunk, balanced over 4 chunks

@@ -23,8 +23,11 @@ import scipy.fft
 from scipy import signal
 from scipy import stats as sps
 
-#: Working memory of one batch of sources x splits inside a task (bytes).
-BATCH_BYTES = 64 * 2**20
+from ..options import task_budget
+
+#: Working memory of one batch of sources x splits inside a task, as a multiple of the
+#: ``task_bytes`` option (64 MiB at the default).
+BATCH_SCALE = 1.0
 #: Most sources per batch: enough rows for the projection GEMM to be compute-bound.
 BATCH_SOURCES = 256
 
@@ -378,7 +381,7 @@ def batch_shape(
     n_pairings: int,
     n_transforms: int,
 ) -> tuple[int, int]:
-    """Sources and splits per batch, so that one batch's arrays fit in :data:`BATCH_BYTES`.
+    """Sources and splits per batch, so that one batch's arrays fit in ``task_budget(BATCH_SCALE)``.
 
     Counts, per source and split: the segment, its squares and float64
     window sums, its spectrum, one pairing's product and inverse FFT per
@@ -391,7 +394,7 @@ def batch_shape(
         + 8 * n_lags * n_pairings * n_transforms
     )
     sources = -(-n_sources // -(-n_sources // BATCH_SOURCES))  # balanced batches
-    splits = max(1, min(n_splits, BATCH_BYTES // (sources * per_split)))
+    splits = max(1, min(n_splits, task_budget(BATCH_SCALE) // (sources * per_split)))
     return sources, splits
 
 

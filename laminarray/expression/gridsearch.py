@@ -27,13 +27,15 @@ import xarray as xr
 from .. import schema
 from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, check_positive, describe, validate_type
+from ..options import task_budget
 from . import _kernels
 from .expression_set import LATENCY_ATTRS, LOG_P_ATTRS
 
 __all__ = ["gridsearch"]
 
-#: Bytes of projector per task when the projector is numpy-backed.
-_PROJECTOR_CHUNK_BYTES = 16 * 2**20
+#: Projector per task when the projector is numpy-backed, as a multiple of the
+#: ``task_bytes`` option (16 MiB at the default).
+_PROJECTOR_SCALE = 0.25
 #: Samples filtered at a time when the sensor data are numpy-backed.
 _TIME_BLOCK = 2**16
 
@@ -372,7 +374,7 @@ def _source_space(
         chunks = (
             proj.chunks[1]
             if isinstance(proj, da.Array)
-            else auto_chunk(n_vertices, per_vertex, _PROJECTOR_CHUNK_BYTES)
+            else auto_chunk(n_vertices, per_vertex, task_budget(_PROJECTOR_SCALE))
         )
     else:
         chunks = _count(chunks, "chunks", 1)

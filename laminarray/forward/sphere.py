@@ -31,6 +31,7 @@ import xarray as xr
 from scipy import sparse
 
 from .._validation import LaminarrayError, check_option, describe
+from ..options import task_budget
 from ..schema import as_str, gain_dataarray, validate_mesh
 from .sensors import channel_units, coil_geometry
 
@@ -38,8 +39,9 @@ __all__ = ["fit_sphere", "sphere_gain"]
 
 #: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
 FIELD_SCALE = 1e5
-#: bytes of one dask task's output chunk aimed at
-_CHUNK_BYTES = 8 * 2**20
+#: one dask task's output chunk, as a multiple of the ``task_bytes`` option (8 MiB at
+#: the default)
+_CHUNK_SCALE = 0.125
 #: entries of one (n_points, n_dipoles) kernel temporary (cache-sized sub-blocks)
 _CACHE_ENTRIES = 2**16
 
@@ -156,7 +158,7 @@ def sphere_gain(
     n_layers, n_vertices, _ = src.shape
     if chunks is None:
         per_vertex = 8 * weights.shape[0] * n_layers * (1 if moments is not None else 3)
-        chunks = max(1, _CHUNK_BYTES // per_vertex)
+        chunks = max(1, task_budget(_CHUNK_SCALE) // per_vertex)
     chunks = int(min(chunks, n_vertices))
     fixed = moments is not None
     blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]

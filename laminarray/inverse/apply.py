@@ -18,13 +18,15 @@ from .._projection import (
     project_block,
 )
 from .._validation import LaminarrayError, describe
+from ..options import task_budget
 from ..power._features import mode_features
 from ..power._window import covered_samples
 from ..schema import as_projector, select_layers, validate_sensor
 from ..schema._vocabulary import split_units
 
-#: Target bytes of one output block of the source estimate.
-BLOCK_BYTES = 64 * 2**20
+#: One output block of the source estimate: this multiple of ``task_bytes`` (sensor
+#: trial blocks take half of it).
+BLOCK_SCALE = 1.0
 
 
 def apply_inverse(
@@ -121,13 +123,15 @@ def apply_inverse(
     sensor_array = as_dask(data.data).rechunk({0: -1, 1: -1})
     if not isinstance(data.data, da.Array):
         per_trial = n_channels * data.sizes["time"] * dtype.itemsize
-        sensor_array = sensor_array.rechunk({2: auto_chunk(n_trials, per_trial, BLOCK_BYTES / 2)})
+        sensor_array = sensor_array.rechunk(
+            {2: auto_chunk(n_trials, per_trial, task_budget(BLOCK_SCALE / 2))}
+        )
     trial_chunk = max(sensor_array.chunks[2])
     per_vertex = n_layers * n_times * trial_chunk * dtype.itemsize
     proj_array = (
         as_dask(projector.data)
         .astype(dtype)
-        .rechunk({0: -1, 1: auto_chunk(n_vertices, per_vertex, BLOCK_BYTES), 2: -1})
+        .rechunk({0: -1, 1: auto_chunk(n_vertices, per_vertex, task_budget(BLOCK_SCALE)), 2: -1})
     )
     if basis is None:
         out = da.blockwise(

@@ -14,6 +14,7 @@ import dask.array as da
 import numpy as np
 
 from .._validation import LaminarrayError
+from ..options import task_budget
 from ._linalg import spm_svd
 
 AUTO_SPATIAL_THRESHOLD = float(np.exp(-16.0))
@@ -217,8 +218,9 @@ def reduce_window(
     )
 
 
-#: Bytes of float64 data converted per trial block (bounds the temporaries).
-BLOCK_BYTES = 32 * 2**20
+#: float64 data converted per trial block (bounds the temporaries), as a multiple of
+#: the ``task_bytes`` option (32 MiB at the default).
+BLOCK_SCALE = 0.5
 
 
 def _reduction(modes: np.ndarray | None) -> np.ndarray | None:
@@ -232,7 +234,7 @@ def _reduction(modes: np.ndarray | None) -> np.ndarray | None:
 
 def _trial_blocks(window: np.ndarray) -> list[slice]:
     per_trial = window.shape[0] * window.shape[1] * 8
-    size = max(1, BLOCK_BYTES // per_trial)
+    size = max(1, task_budget(BLOCK_SCALE) // per_trial)
     return [slice(k, k + size) for k in range(0, window.shape[2], size)]
 
 

@@ -31,6 +31,7 @@ import dask.array as da
 import numpy as np
 
 from .._validation import LaminarrayError
+from ..options import task_budget
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ RANK_TOLERANCE = 1e-6
 #: Keys of MNE's ``compute_rank`` mapping that count MEG channels.
 MEG_RANK_KEYS = ("meg", "mag", "grad", "ref_meg")
 
-#: Bytes of data converted per block of trials when summing the covariance.
-BLOCK_BYTES = 32 * 2**20
+#: Data converted per block of trials when summing the covariance, as a multiple of
+#: the ``task_bytes`` option (32 MiB at the default).
+BLOCK_SCALE = 0.5
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def _covariance(data: Any) -> np.ndarray:
         return np.asarray(da.einsum("ctk,dtk->cd", rows, rows).compute(), dtype=np.float64)
     n_channels, n_times, n_trials = data.shape
     out = np.zeros((n_channels, n_channels))
-    step = max(1, BLOCK_BYTES // max(1, n_channels * n_times * 8))
+    step = max(1, task_budget(BLOCK_SCALE) // max(1, n_channels * n_times * 8))
     for start in range(0, n_trials, step):
         block = np.asarray(data[:, :, start : start + step], dtype=np.float64)
         flat = block.reshape(n_channels, -1)

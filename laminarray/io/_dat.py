@@ -18,6 +18,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
+from ..options import task_budget
 from .errors import FileFormatError, MissingFileError
 
 __all__ = ["DatLayout", "lazy_dat", "parse_spm_dtype", "write_dat"]
@@ -206,7 +207,7 @@ def lazy_dat(
     channels: np.ndarray,
     gain: np.ndarray | None = None,
     intercept: np.ndarray | None = None,
-    chunk_bytes: int = 64 * 2**20,
+    chunk_bytes: int | None = None,
 ) -> da.Array:
     """A dask array ``(channel, time, trial)`` over a ``.dat`` file, never read whole.
 
@@ -219,10 +220,10 @@ def lazy_dat(
     gain, intercept : ndarray, shape (n_selected,), optional
         Per-channel affine applied to the raw values (SPM scaling times unit
         conversion).
-    chunk_bytes : int
+    chunk_bytes : int, optional
         Target size of one chunk of the result: chunks hold whole trials
         (all selected channels and samples); a trial larger than this is
-        split along time.
+        split along time. Default the ``task_bytes`` option.
 
     Returns
     -------
@@ -232,6 +233,7 @@ def lazy_dat(
     source = _DatArray(layout, np.asarray(channels, dtype=np.int64), gain, intercept)
     n_c, n_t, n_k = source.shape
     trial_bytes = max(n_c * n_t * source.dtype.itemsize, 1)
+    chunk_bytes = task_budget() if chunk_bytes is None else chunk_bytes
     if trial_bytes <= chunk_bytes:
         chunks: tuple[int, int, int] = (n_c, n_t, max(1, min(n_k, chunk_bytes // trial_bytes)))
     else:
@@ -247,7 +249,7 @@ def lazy_dat(
     )
 
 
-def write_dat(path: Path, data: Any, chunk_bytes: int = 64 * 2**20) -> int:
+def write_dat(path: Path, data: Any, chunk_bytes: int | None = None) -> int:
     """Stream ``data (channel, time, trial)`` to ``path`` as float32 little-endian, SPM order.
 
     Parameters
@@ -255,9 +257,9 @@ def write_dat(path: Path, data: Any, chunk_bytes: int = 64 * 2**20) -> int:
     path : Path
         Destination; written beside (``.partial``) and moved into place.
     data : numpy or dask array, shape (C, T, K)
-    chunk_bytes : int
+    chunk_bytes : int, optional
         At most about this many bytes of trials are held in memory at once
-        (at least one trial).
+        (at least one trial); default the ``task_bytes`` option.
 
     Returns
     -------
@@ -265,6 +267,7 @@ def write_dat(path: Path, data: Any, chunk_bytes: int = 64 * 2**20) -> int:
         Bytes written.
     """
     n_c, n_t, n_k = data.shape
+    chunk_bytes = task_budget() if chunk_bytes is None else chunk_bytes
     step = max(1, min(n_k, chunk_bytes // max(n_c * n_t * 4, 1)))
     tmp = path.with_name(path.name + ".partial")
     try:

@@ -27,7 +27,6 @@ from .errors import FileFormatError
 
 __all__ = ["read_spm", "read_spm_sensors", "write_spm"]
 
-CHUNK_BYTES = 64 * 2**20
 _SELECTIONS = ("all", "MEG", "good", "EEG")
 
 
@@ -35,7 +34,7 @@ def read_spm(
     path: str | Path,
     channels: str | Sequence[str] = "all",
     *,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     external_dat: bool = False,
 ) -> xr.Dataset:
     """Read an SPM M/EEG dataset lazily as a sensor dataset.
@@ -52,9 +51,10 @@ def read_spm(
         those MEG channels not marked bad (laMEG's selection); ``"EEG"`` EEG
         channels; or a list of labels (in the order wanted). Bad flags stay
         available as the ``bad`` coordinate.
-    chunk_bytes : int
+    chunk_bytes : int, optional
         Target chunk size of the dask array (whole trials per chunk; a trial
-        larger than this is split along time).
+        larger than this is split along time); default the ``task_bytes``
+        option.
     external_dat : bool
         Also follow ``D.data.fname`` outside the header's directory
         (absolute, or relative with ``..``), after the two places above.
@@ -116,7 +116,11 @@ def read_spm(
     gain = factor if header.slope is None else header.slope[index] * factor
     intercept = None if header.intercept is None else header.intercept[index] * factor
     data = lazy_dat(
-        header.layout, index, None if np.all(gain == 1.0) else gain, intercept, chunk_bytes
+        header.layout,
+        index,
+        None if np.all(gain == 1.0) else gain,
+        intercept,
+        chunk_bytes,
     )
     ch_units = [u for u, _ in canonical]
     labels = [header.labels[i] for i in index]
@@ -292,7 +296,7 @@ def write_spm(
     inverse: xr.Dataset | None = None,
     mesh: xr.Dataset | None = None,
     sensors: xr.Dataset | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> Path:
     """Write a sensor dataset as an SPM M/EEG dataset (``.mat`` header + ``.dat``).
 
@@ -324,8 +328,8 @@ def write_spm(
         ``chanunit``, ``balance.current``, unit mm) with its fiducials as
         ``D.fiducials``. Default: the geometry ``ds`` carries (from
         :func:`read_spm`).
-    chunk_bytes : int
-        Memory bound of the streaming write.
+    chunk_bytes : int, optional
+        Memory bound of the streaming write; default the ``task_bytes`` option.
 
     Returns
     -------

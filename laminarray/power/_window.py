@@ -11,7 +11,7 @@ import xarray as xr
 from .. import schema
 from .._projection import align_channels, as_dask, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option
-from ..options import get_options
+from ..options import task_budget
 from . import _features
 
 __all__ = ["covered_samples", "window_power"]
@@ -19,8 +19,9 @@ __all__ = ["covered_samples", "window_power"]
 MEASURES = ("variance", "envelope")
 ALGORITHMS = ("auto", "modes", "covariance", "projection")
 UNCOVERED = ("drop", "zero")
-#: Working-array budget of one fused task (projected window samples and their reduction).
-BLOCK_BYTES = 192 * 2**20
+#: Working arrays of one fused task (projected window samples and their reduction), as
+#: a multiple of the ``task_bytes`` option (192 MiB at the default).
+BLOCK_SCALE = 3.0
 
 
 def covered_samples(
@@ -152,8 +153,8 @@ def window_power(
         epoch, as laMEG 0.2.1 does. See :func:`covered_samples`.
     vertex_chunk, trial_chunk : int, optional
         Block sizes; by default a trial chunk's sensor features stay near
-        64 MB and one task's working arrays near 192 MB (``modes``: near the
-        ``task_bytes`` option) so that the matrix products stay efficient
+        the ``task_bytes`` option (64 MiB by default) and one task's working
+        arrays near 3 x ``task_bytes`` (``modes``: near ``task_bytes``) so that the matrix products stay efficient
         and the task count low.
 
     Returns
@@ -200,7 +201,7 @@ def window_power(
     kwargs: dict[str, Any]
     if algorithm == "modes":
         n_modes = temporal_matrix.shape[1]
-        budget = get_options()["task_bytes"]
+        budget = task_budget()
         per_trial = n_channels * n_times * 8
         feature_fn, kernel = _features.mode_features, _features.mode_kernel
         feature_shape: tuple[int, ...] = (n_channels, n_modes)
@@ -235,7 +236,7 @@ def window_power(
         trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial)
         if algorithm == "projection":
             per_vertex = 3 * n_layers * width * trial_chunk * itemsize
-        vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, BLOCK_BYTES)
+        vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, task_budget(BLOCK_SCALE))
 
     sensor_blocks = as_dask(data.data, (-1, -1, trial_chunk)).rechunk((-1, -1, trial_chunk))
     features = sensor_blocks.map_blocks(

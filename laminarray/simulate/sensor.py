@@ -32,6 +32,7 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from .._validation import LaminarrayError, check_option, describe, validate_type
+from ..options import task_budget
 from ..schema import (
     XYZ,
     as_str,
@@ -49,8 +50,6 @@ from .patches import patch_weights
 __all__ = ["current_density", "dipoles"]
 
 NOISE_COLORS = ("white", "pink")
-#: target bytes of one trial chunk of simulated data
-_CHUNK_BYTES = 64 * 2**20
 
 
 def current_density(
@@ -335,7 +334,7 @@ def _simulate(
     noise = 0.0 if snr_db is None else dask.delayed(noise_level, pure=True)(std, float(snr_db))
     carrying = _carrying(signal_trials, n_trials)
     if trial_chunks is None:
-        trial_chunks = max(1, _CHUNK_BYTES // (8 * len(channels) * times.size))
+        trial_chunks = max(1, task_budget() // (8 * len(channels) * times.size))
     index = da.arange(n_trials, chunks=int(trial_chunks))
     data = da.map_blocks(
         _trial_block,
