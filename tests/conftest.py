@@ -33,7 +33,7 @@ def backend(request):
 
 @pytest.fixture(scope="session")
 def golden():
-    """SPM's golden inversion case (see ../shared/specs/spm_inversion.md §10.3)."""
+    """SPM's golden inversion case (see design note spm_inversion §10.3)."""
     return dict(np.load(GOLDEN))
 
 

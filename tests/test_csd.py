@@ -1,4 +1,4 @@
-"""CSD: laMEG's StandardCSD parity vectors (spec lameg.md §1.4) and kCSD recovery."""
+"""CSD: laMEG's StandardCSD parity vectors (design note lameg §1.4) and kCSD recovery."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from laminarray.csd import compute_csd
 from laminarray.csd._kcsd import KCSDSettings, kcsd_column
 from laminarray.testing import raise_if_dask_computes
 
-# spec lameg.md §1.4: computed with elephant 1.2.1, identical to laMEG's formula
+# design note lameg §1.4: computed with elephant 1.2.1, identical to laMEG's formula
 PARITY_ROWS = np.array(
     [
         [0.30279854, 0.30470825, 0.27939927, 0.22913239, 0.15839779],
@@ -110,7 +110,7 @@ def test_kcsd_estimation_grid_as_elephant(thickness, n_points):
 
 # elephant 1.2.1: elephant.current_source_density.estimate_csd(lfp, coordinates, "KCSD1D")
 # exactly as laMEG 0.2.1 calls it (signal x 1e6 labelled uV, coordinates
-# linspace(0, thickness, 11) mm), on the spec's 11-layer profile; rows 0, 5, 49, 98
+# linspace(0, thickness, 11) mm), on design note lameg's 11-layer profile; rows 0, 5, 49, 98
 # of the (n_est, time) result, and the cross-validated R and lambda.
 ELEPHANT_KCSD = {
     # thickness 3.7 mm, default Rs = [0.23]: 99 estimation points

@@ -2,7 +2,7 @@
 
 Independent references: dense Gaussian posteriors computed in the information
 form (not the covariance form the code uses), closed-form Gaussian
-log-likelihoods, the exact invariances of spm_inversion.md §10.1.
+log-likelihoods, the exact invariances of design note spm_inversion §10.1.
 """
 
 import dask.array as da
@@ -80,7 +80,7 @@ def test_ebb_projector_is_the_gaussian_posterior_mean(sensor, gain, qg):
     # scale after its final (converged) step: they agree to the size of that step.
     assert np.abs(projector - expected).max() < 2e-3 * np.abs(expected).max()
     np.testing.assert_allclose(inv.posterior_variance.values[0], np.diag(post_cov), rtol=2e-3)
-    # posterior variance never exceeds the prior (spec §10.1 item 6)
+    # posterior variance never exceeds the prior (design note spm_inversion §10.1 item 6)
     assert np.all(inv.posterior_variance <= inv.prior_variance)
 
 
@@ -179,7 +179,7 @@ def _fit(lead, smooth, times, data, modes):
     seed=st.integers(0, 2**16),
 )
 def test_invariants(small_problem, log_c, log_g, seed):
-    """spec §10.1 items 1-3 and 5: data/lead-field scaling, mode rotation, prior range."""
+    """design note spm_inversion §10.1 items 1-3 and 5: data/lead-field scaling, mode rotation, prior range."""
     lead, smooth, times, data = small_problem
     n_ch = lead.shape[0]
     eye = np.eye(n_ch)

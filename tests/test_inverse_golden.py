@@ -1,4 +1,4 @@
-"""The public inversions reproduce SPM's golden case (spm_inversion.md §10.3).
+"""The public inversions reproduce SPM's golden case (design note spm_inversion §10.3).
 
 Reference: tests/data/spm_golden_case.npz, computed by running SPM's own
 ``spm_eeg_invert_classic`` under Octave on a two-layer flat mesh.
@@ -85,7 +85,7 @@ def test_inverse_dataset_format(case, golden):
         method="EBB", n_spatial_modes="all"
     )
     lam.validate_projector(inv.projector)
-    # EBB two stages: the final prior hyperparameter is 1 (spec §10.1 item 4)
+    # EBB two stages: the final prior hyperparameter is 1 (design note spm_inversion §10.1 item 4)
     assert float(inv.hyperparameters[1]) == pytest.approx(1.0, abs=1e-10)
 
 

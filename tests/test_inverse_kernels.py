@@ -1,6 +1,6 @@
-"""Private inversion kernels: SPM helper semantics, data reduction, ReML (spec §1–§3).
+"""Private inversion kernels: SPM helper semantics, data reduction, ReML (design note spm_inversion §1–§3).
 
-References: the helper rules of shared/specs/spm_inversion.md §1.2.1/§3.2
+References: the helper rules of design note spm_inversion §1.2.1/§3.2
 checked on hand-made matrices, and SPM's own golden numbers (§10.3).
 """
 

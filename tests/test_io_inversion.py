@@ -1,6 +1,6 @@
 """SPM inversions (D.other.inv) and gain files, against files built with raw h5py.
 
-Layouts from ../shared/specs/spm_inversion.md §8 and lameg.md §3.1: dense
+Layouts from design note spm_inversion §8 and design note lameg §3.1: dense
 arrays transposed in HDF5, sparse matrices as data/ir/jc groups with the row
 count in ``MATLAB_sparse``, cells as reference arrays, empty arrays as their
 dims with ``MATLAB_empty``.
@@ -282,7 +282,7 @@ def test_sliding_window_inversion_one_projector_per_window(tmp_path, storage):
 
 
 def _lameg_matrix(node):
-    """A matrix as laMEG 0.2.1 takes it from h5py (spec lameg.md §3.1, §8.4 of the SPM spec).
+    """A matrix as laMEG 0.2.1 takes it from h5py (design note lameg §3.1, design note spm_inversion §8.4).
 
     Sparse groups keep their logical shape, the row count inferred from the largest
     stored row index; dense datasets are taken as stored (h5py's transposed view).
@@ -307,7 +307,7 @@ def _lameg_read(path):
 
 
 def _lameg_style_sources(path, data):
-    """laMEG's load_source_time_series (spec lameg.md §3.2): ``M·U·Y·S·Sᵀ`` per trial, the
+    """laMEG's load_source_time_series (design note lameg §3.2): ``M·U·Y·S·Sᵀ`` per trial, the
     data trimmed to the inversion's samples when it covers one fewer, the sources padded
     back with zeros to the epoch."""
     mu, s = _lameg_read(path)

@@ -1,6 +1,6 @@
 """laMEG 0.2.1 source files (HDF5 schema "1.0"): lazy reading and archive conversion.
 
-The files are written here with h5py to the layout of lameg.md §3.3 (the
+The files are written here with h5py to the layout of design note lameg §3.3 (the
 layout laMEG's ``export_source_time_series_hdf5`` produces).
 """
 

@@ -1,8 +1,8 @@
 """SPM M/EEG datasets: reading independently built files, round trips, laziness, robustness.
 
 The "independent" files are built here with raw h5py / scipy.io following the
-layout documented in ../shared/specs/lameg.md §2.2 (not with laminarray's
-writer), so reader and writer are checked against the spec, not each other.
+layout documented in design note lameg §2.2 (not with laminarray's
+writer), so reader and writer are checked against the design note, not each other.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from laminarray.surf.laminae import (
 )
 from laminarray.testing import raise_if_dask_computes
 
-EXAMPLE = np.array([0.08, 0.14, 0.34, 0.41, 0.64, 1.0])  # lameg.md §1.5
+EXAMPLE = np.array([0.08, 0.14, 0.34, 0.41, 0.64, 1.0])  # design note lameg §1.5
 
 
 def column_mesh(n_vertices: int, n_layers: int = 11, depth=None) -> xr.Dataset:

@@ -19,7 +19,7 @@ def _objects(n_times=60, n_channels=6, n_vertices=8, n_trials=10):
         rng.standard_normal((n_channels, n_times, n_trials)), channels, times
     )
     projector = lam.projector_dataarray(rng.standard_normal((2, n_vertices, n_channels)), channels)
-    # SPM's whole-millisecond window drops the last sample (spm_inversion.md §1.3).
+    # SPM's whole-millisecond window drops the last sample (design note spm_inversion §1.3).
     covered = times[:-1]
     modes, _ = np.linalg.qr(rng.standard_normal((covered.size, 3)))
     temporal = xr.DataArray(modes, dims=("time", "temporal_mode"), coords={"time": covered})

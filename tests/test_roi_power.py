@@ -1,4 +1,4 @@
-"""ROI power (spec lameg.md §1.1) against a direct numpy computation that materialises sources."""
+"""ROI power (design note lameg §1.1) against a direct numpy computation that materialises sources."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""t-tests: laMEG's corrected test (spec lameg.md §2.1) and ordinary tests vs scipy."""
+"""t-tests: laMEG's corrected test (design note lameg §2.1) and ordinary tests vs scipy."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def backend(request):
     return lambda values: da.from_array(np.asarray(values), chunks=2)
 
 
-# spec lameg.md §2.1 test vector, verified there against laMEG 0.2.1
+# design note lameg §2.1 test vector, verified there against laMEG 0.2.1
 SPEC_DATA = np.array([[1, 1], [2, 2], [np.nan, 3], [4, 4]], dtype=float)
 
 
@@ -73,7 +73,7 @@ def test_corrected_hand_computed():
 
 
 def test_corrected_1d_matches_spec_identity():
-    """1-D data: t = ordinary t * sqrt(K / ((K - 1) * 1.01)) (spec §1.1 step 9)."""
+    """1-D data: t = ordinary t * sqrt(K / ((K - 1) * 1.01)) (design note lameg §1.1 step 9)."""
     x = np.random.default_rng(1).standard_normal(20) + 0.3
     res = ttest_rel_corrected(xr.DataArray(x, dims="trial"), "trial")
     ordinary = sps.ttest_1samp(x, 0).statistic

@@ -1,6 +1,6 @@
-"""Geodesic distances, adjacency and the SPM patch operator QG (spm_inversion.md §2.1).
+"""Geodesic distances, adjacency and the SPM patch operator QG (design note spm_inversion §2.1).
 
-References: the golden fixture (SPM under Octave, spm_inversion.md §10.3) and
+References: the golden fixture (SPM under Octave, design note spm_inversion §10.3) and
 tvb-gdist's untiled all-pairs routine on a curved mesh.
 """
 

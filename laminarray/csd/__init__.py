@@ -2,7 +2,7 @@
 
 :func:`compute_csd` works over the ``layer`` dim of any labelled array (one
 column ``(layer, time)``, an ROI, or every vertex ``(layer, vertex, time)``
-lazily with dask), with laMEG's conventions (spec lameg.md §1.4): layer 0
+lazily with dask), with laMEG's conventions (design note lameg §1.4): layer 0
 (pial) at depth 0, layers equidistant down to ``thickness`` mm.
 """
 
@@ -113,7 +113,7 @@ def compute_csd(
     ``"StandardCSD"``: the second spatial difference with Vaknin end
     extension, ``-0.3 · Δ²V / h`` (h in metres, divided once), smoothed along
     depth with a 3-tap Gaussian, the two outermost rows at each end set to 0
-    (spec lameg.md §1.4; parity with laMEG to 1e-8).
+    (design note lameg §1.4; parity with laMEG to 1e-8).
 
     ``"KCSD1D"``: kernel CSD (Potworowski et al. 2012) with Gaussian basis
     sources, regularisation and basis width chosen per column by

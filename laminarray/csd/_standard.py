@@ -1,4 +1,4 @@
-"""Standard (second spatial difference) CSD with laMEG's conventions (spec lameg.md §1.4)."""
+"""Standard (second spatial difference) CSD with laMEG's conventions (design note lameg §1.4)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ more points of the head surface — digitised head-shape points or the vertices
 of a face scan — pin it down: iterative closest point (ICP) alternates between
 pairing every head-shape point with the nearest point of the MRI scalp mesh
 and re-fitting the rigid transform to those pairs, starting from the fiducial
-fit (laMEG's ``coregister_3d_scan_mri``, lameg.md §2.5).
+fit (laMEG's ``coregister_3d_scan_mri``, design note lameg §2.5).
 
 :func:`coregister_headshape` does this with a KD-tree over the scalp
 (vertices, or points sampled densely on its faces), a point-to-point (Kabsch,

@@ -2,7 +2,7 @@
 
 A native port of the inversions laMEG drives in SPM (``spm_eeg_invert_classic``)
 with SPM's variational free energy, so that laminar model comparison gives
-SPM's numbers (``shared/specs/spm_inversion.md``):
+SPM's numbers (design note spm_inversion (``docs/design/spm_inversion.md``)):
 
 - :func:`invert_ebb`, :func:`invert_msp`: one inversion -> inverse dataset
   (``projector (layer, vertex, channel)``, ``free_energy``, ``cv_error``, ...).

@@ -1,4 +1,4 @@
-"""Pure-numpy inversion kernels: EBB and MSP fits for one window (spec §2–§4).
+"""Pure-numpy inversion kernels: EBB and MSP fits for one window (design note spm_inversion §2–§4).
 
 Inputs are trusted: ``lead`` is the lead field in spatial-mode space
 ``A·L`` (float64, modes × sources), ``smoothing`` the CSC patch operator
@@ -78,7 +78,7 @@ class Stopwatch:
 def noise_components(
     modes: np.ndarray, reduced: Reduced, noise: Sequence[np.ndarray] | None = None
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Sensor-noise components, their pooled ``Qe`` and the floor ``Q0`` (spec §1.7).
+    """Sensor-noise components, their pooled ``Qe`` and the floor ``Q0`` (design note spm_inversion §1.7).
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def fit_ebb(
     reduced: Reduced,
     noise: Sequence[np.ndarray] | None = None,
 ) -> Fit:
-    """Empirical Bayesian beamformer with SPM's two-stage ReML (spec §2.2, §3.4, §4).
+    """Empirical Bayesian beamformer with SPM's two-stage ReML (design note spm_inversion §2.2, §3.4, §4).
 
     ``modes`` maps channels to the reduced space (the projector is ``M·modes``);
     ``noise`` gives one sensor-noise component per modality (the second ReML
@@ -155,7 +155,7 @@ def fit_ebb(
 def greedy_search(
     data: np.ndarray, patterns: np.ndarray, noise: np.ndarray, n_iter: int = GS_ITERATIONS
 ) -> np.ndarray:
-    """Greedy search over nested patch partitions (SPM's ``spm_mvb``, spec §3.5).
+    """Greedy search over nested patch partitions (SPM's ``spm_mvb``, design note spm_inversion §3.5).
 
     Parameters
     ----------
@@ -206,7 +206,7 @@ def greedy_search(
 def ard_weights(
     yy: np.ndarray, patterns: np.ndarray, noise: Sequence[np.ndarray], nn: int
 ) -> np.ndarray:
-    """ARD patch weights, zero below ``max/128`` (spec §3.5, ``spm_sp_reml``).
+    """ARD patch weights, zero below ``max/128`` (design note spm_inversion §3.5, ``spm_sp_reml``).
 
     Parameters
     ----------
@@ -232,7 +232,7 @@ def fit_msp(
     patches: np.ndarray,
     noise: Sequence[np.ndarray] | None = None,
 ) -> Fit:
-    """Multiple sparse priors: greedy search, ARD and a final ReML (spec §3.5, §4).
+    """Multiple sparse priors: greedy search, ARD and a final ReML (design note spm_inversion §3.5, §4).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 SPM's inversion relies on a few helpers whose conventions change the numbers
 (regularised inverse, a log-determinant that silently drops entries, a
 local-linearisation step, a thresholded SVD). They are re-implemented here
-from ``shared/specs/spm_inversion.md`` §1.2.1 and §3.2; every function takes
+from design note spm_inversion §1.2.1 and §3.2; every function takes
 and returns float64 numpy arrays and trusts its inputs.
 """
 
@@ -32,7 +32,7 @@ def spm_inv(a: np.ndarray) -> np.ndarray:
 
 
 def spm_logdet(c: np.ndarray) -> float:
-    """Log-determinant as SPM computes it (spec §3.2).
+    """Log-determinant as SPM computes it (design note spm_inversion §3.2).
 
     Rows/columns with a zero diagonal are dropped; a diagonal matrix uses its
     signed diagonal, a non-symmetric one its singular values, a symmetric one
@@ -122,7 +122,7 @@ def expm(a: np.ndarray, order: int = 6) -> np.ndarray:
 
 
 def spm_svd(x: np.ndarray, u: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholded SVD with SPM's keep rule (spec §1.2.1).
+    """Thresholded SVD with SPM's keep rule (design note spm_inversion §1.2.1).
 
     Component ``i`` is kept iff ``σᵢ²·n / Σσ² > u`` (``n`` singular values);
     ``u ≥ 1`` means ``u − 1e-6`` and ``u ≤ 0`` means ``64·eps``. All-zero rows

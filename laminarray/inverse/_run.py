@@ -61,7 +61,7 @@ class RunResult:
 def cv_splits(
     n_channels: int, n_folds: int, pc_test: float, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Training/test channel positions per fold (spec §1.2 step 1, §5).
+    """Training/test channel positions per fold (design note spm_inversion §1.2 step 1, §5).
 
     ``round(n_folds·pc_test) == 100`` gives k-fold blocks of one permutation;
     otherwise each fold draws its own random test set. No test channels
@@ -237,7 +237,7 @@ def _channel_error(
     hann: bool,
     factor: np.ndarray,
 ) -> np.ndarray:
-    """Per held-out channel RMS prediction error in temporal-mode space (spec §5.4).
+    """Per held-out channel RMS prediction error in temporal-mode space (design note spm_inversion §5.4).
 
     ``factor`` (per channel) converts the gain's prediction to the data's
     scale (ones for one modality).

@@ -2,7 +2,7 @@
 
 Each layer's forward model is inverted separately with ``n_spatial_modes="all"``
 (so the data are the same for every model and free energies are comparable,
-spec §10.1 item 9); the data reduction is therefore shared, and the per-layer
+design note spm_inversion §10.1 item 9); the data reduction is therefore shared, and the per-layer
 (per-window) fits run as parallel dask tasks on the active scheduler.
 """
 
@@ -206,7 +206,7 @@ def sliding_window(
     Every layer's forward model is inverted in every window with MSP and a
     single patch centred on vertex position ``prior`` (or EBB); windows are
     independent inversions with their own temporal modes, sharing the spatial
-    modes of their layer (spec §6).
+    modes of their layer (design note spm_inversion §6).
 
     Parameters
     ----------

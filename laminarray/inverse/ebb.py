@@ -98,7 +98,7 @@ def invert_ebb(
 
     The beamformer power of every patch, normalised to a maximum of 1, is the
     source prior variance; two ReML stages fit the sensor noise and prior
-    scales (laMEG ``invert_ebb``; ``shared/specs/spm_inversion.md`` §2.2, §3.4).
+    scales (laMEG ``invert_ebb``; design note spm_inversion §2.2, §3.4).
 
     Parameters
     ----------{parameters}

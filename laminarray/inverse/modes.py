@@ -1,6 +1,6 @@
 """Data reduction: spatial modes, time window, band-limited temporal modes, reduced data.
 
-Kernels for ``shared/specs/spm_inversion.md`` §1 (numpy in, numpy out, float64;
+Kernels for design note spm_inversion §1 (numpy in, numpy out, float64;
 the trial reductions also accept dask arrays and compute only small results).
 """
 
@@ -58,7 +58,7 @@ def spatial_modes(gain: np.ndarray, n_modes: str | int) -> np.ndarray:
 def inversion_samples(
     woi_ms: tuple[float, float], times_s: np.ndarray, sfreq: float
 ) -> np.ndarray:
-    """0-based sample indices of an inversion window, exactly as SPM (spec §1.3).
+    """0-based sample indices of an inversion window, exactly as SPM (design note spm_inversion §1.3).
 
     The window edges (ms) are clipped to the epoch and truncated toward zero
     to whole milliseconds; then the fractional sample positions
@@ -97,7 +97,7 @@ def _round_ms(value: float) -> float:
 
 
 def dct_band(times_ms: np.ndarray, foi: tuple[float, float]) -> np.ndarray:
-    """Orthonormal DCT-II basis restricted to the band ``foi`` (spec §1.4).
+    """Orthonormal DCT-II basis restricted to the band ``foi`` (design note spm_inversion §1.4).
 
     Parameters
     ----------
@@ -166,7 +166,7 @@ def reduce_window(
     n_temp_modes: int,
     hann: bool,
 ) -> Reduced:
-    """Reduce sensor data to spatial × temporal modes (spec §1.4–§1.6).
+    """Reduce sensor data to spatial × temporal modes (design note spm_inversion §1.4–§1.6).
 
     Parameters
     ----------

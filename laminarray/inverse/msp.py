@@ -37,7 +37,7 @@ def invert_msp(
     Patch priors (geodesic Gaussians centred on ``priors``) are selected by a
     greedy search over nested partitions and by automatic relevance
     determination; a final ReML weighs the two empirical priors (laMEG
-    ``invert_msp``; ``shared/specs/spm_inversion.md`` §2.3, §3.5). Nothing is
+    ``invert_msp``; design note spm_inversion §2.3, §3.5). Nothing is
     random: the default patches are evenly spaced as SPM's first iteration.
 
     Parameters

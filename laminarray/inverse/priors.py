@@ -1,4 +1,4 @@
-"""Source priors on the multilayer source space (spec ``spm_inversion.md`` §2).
+"""Source priors on the multilayer source space (design note spm_inversion §2).
 
 - :func:`ebb_prior`: the empirical Bayesian beamformer variance per source.
 - :func:`evenly_spaced_patches`: SPM's default MSP patch centres.
@@ -46,7 +46,7 @@ def smooth_lead_field(lead: np.ndarray, smoothing: sp.csc_array, cols: slice) ->
 
 
 def ebb_prior(lead: np.ndarray, smoothing: sp.csc_array, yy: np.ndarray) -> np.ndarray:
-    """Empirical Bayesian beamformer prior variance per source (spec §2.2).
+    """Empirical Bayesian beamformer prior variance per source (design note spm_inversion §2.2).
 
     ``p_i = ‖ℓ_i‖² / (ℓ_iᵀ·spm_inv(YY)·ℓ_i)`` with ``ℓ_i = L·QG[:, i]``
     (0 where ``ℓ_i = 0``), normalised to a maximum of 1. Computed in column

@@ -1,4 +1,4 @@
-"""Rank of the sensor data and their signal subspace (design note §1.9).
+"""Rank of the sensor data and their signal subspace (design note spm_inversion §1.9).
 
 Recordings whose channels were projected (SSS/Maxfilter, SSP projectors,
 ICA cleaning, an average reference) occupy a subspace of fewer dimensions

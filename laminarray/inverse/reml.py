@@ -1,6 +1,6 @@
 """Restricted maximum likelihood (ReML) hyperparameter estimation and free energy.
 
-Two estimators from ``shared/specs/spm_inversion.md`` §3, both operating on a
+Two estimators from design note spm_inversion §3, both operating on a
 *summed* scatter matrix ``YY`` of ``N`` samples (float64 throughout):
 
 - :func:`reml_sc`: covariance components ``C = V + Σ exp(λᵢ)·Qᵢ`` with
@@ -62,7 +62,7 @@ def reml_sc(
     prior_var: float = 16.0,
     max_iter: int = 32,
 ) -> RemlResult:
-    """Non-negative ReML with log-normal hyperpriors (SPM's ``spm_reml_sc``, spec §3.1).
+    """Non-negative ReML with log-normal hyperpriors (SPM's ``spm_reml_sc``, design note spm_inversion §3.1).
 
     Parameters
     ----------
@@ -150,7 +150,7 @@ def sparse_reml(
     prior_var: float = 256.0,
     max_iter: int = 128,
 ) -> np.ndarray:
-    """ARD over low-rank components ``Qc = Bc·diag(vc)·Bcᵀ`` (SPM's ``spm_sp_reml``, spec §3.5).
+    """ARD over low-rank components ``Qc = Bc·diag(vc)·Bcᵀ`` (SPM's ``spm_sp_reml``, design note spm_inversion §3.5).
 
     Parameters
     ----------

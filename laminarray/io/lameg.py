@@ -1,7 +1,7 @@
 """laMEG 0.2.1 source files (HDF5 schema "1.0") -> lazy labelled source estimates and archives.
 
 laMEG's ``export_source_time_series_hdf5`` writes the source time series of
-a sliding-window laminar inversion to one HDF5 file (lameg.md §3.3)::
+a sliding-window laminar inversion to one HDF5 file (design note lameg §3.3)::
 
     /source_ts          (layer, column, time[, trial])  float32
     /time_ms            (time,)      strictly increasing, milliseconds

@@ -1,4 +1,4 @@
-"""laMEG's ROI power comparison as one fused dask graph (spec lameg.md §1.1)."""
+"""laMEG's ROI power comparison as one fused dask graph (design note lameg §1.1)."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def roi_power(
 ) -> xr.Dataset:
     """laMEG's ROI power comparison: which layer's power changes most, trial by trial.
 
-    Steps (laMEG ``roi_power_comparison``, spec lameg.md §1.1), all in one dask
+    Steps (laMEG ``roi_power_comparison``, design note lameg §1.1), all in one dask
     graph that never materialises the source estimate:
 
     1. power of every source and trial in ``woi`` and ``baseline``

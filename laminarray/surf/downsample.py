@@ -5,7 +5,7 @@ collapser (``fast-simplification``); every surviving vertex is an original
 vertex, and the decimator's (moved) positions are snapped back to it, so the
 coarse mesh is a vertex *subset* of the fine one. The same subset and the
 same triangles are then used on every layer, which keeps the column
-correspondence (lameg.md §4.3). Faces on non-manifold edges are dropped, as
+correspondence (design note lameg §4.3). Faces on non-manifold edges are dropped, as
 laMEG does.
 """
 
@@ -150,7 +150,7 @@ def interpolate(
     1/distance-weighted mean of their mesh neighbours (one pass on the
     interpolated values), which removes the spikes exact IDW leaves there.
     laMEG's sequential "refinement" pass, which mixes index spaces, is not
-    reproduced (lameg.md §4.11).
+    reproduced (design note lameg §4.11).
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 FreeSurfer's ``?h.sphere.reg`` places every vertex of a subject on the
 fsaverage sphere; the nearest vertex on that sphere is the corresponding
-vertex (lameg.md §4.10). Both spheres are projected to the unit sphere first,
+vertex (design note lameg §4.10). Both spheres are projected to the unit sphere first,
 so radii need not match. Two methods:
 
 * ``method="lameg"`` (default) reproduces laMEG's

@@ -1,4 +1,4 @@
-"""Geometric measures and anatomical predictors of a multilayer mesh (lameg.md §4.4-4.8)."""
+"""Geometric measures and anatomical predictors of a multilayer mesh (design note lameg §4.4-4.8)."""
 
 from __future__ import annotations
 

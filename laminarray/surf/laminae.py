@@ -4,7 +4,7 @@ A multilayer mesh samples each cortical column at ``n_layers`` relative
 depths ``d`` (0 = pial, 1 = white). Cytoarchitectonic laminae I..VI occupy
 depth intervals of the column given by proportional *boundaries*: the
 cumulative thickness fraction, measured from the pial side, at the bottom of
-each lamina (BigBrain-style maps, lameg.md §1.5 and §2.4). This module
+each lamina (BigBrain-style maps, design note lameg §1.5 and §2.4). This module
 
 - turns per-lamina thickness maps into boundaries (:func:`calc_prop`),
 - reads the BigBrain proportional thickness maps on fsaverage from GIFTI
@@ -171,7 +171,7 @@ def bigbrain_boundaries(
     fsaverage_vertex : xarray.DataArray or array of int, shape (n_vertices,)
         For each mesh column, the corresponding fsaverage vertex of its
         hemisphere: the output of :func:`laminarray.surf.native_to_fsaverage`
-        (laMEG's mapping through the registered spheres, lameg.md §4.10), or plain
+        (laMEG's mapping through the registered spheres, design note lameg §4.10), or plain
         indices together with the mesh's ``hemi`` coordinate. Indices into a
         coarser fsaverage (``fsaverage_sphere="fsaverage5"``: < 10242) index
         the 164k maps directly, since icosahedral vertices nest.
@@ -328,7 +328,7 @@ def laminar_weights(mesh: xr.Dataset, boundaries: Any) -> xr.DataArray:
     The profile of a column is taken as piecewise linear in depth between the
     mesh's layers; ``weights[v, k, :] @ profile`` is its mean over lamina
     ``k`` of column ``v``, i.e. ``∫ profile / (e_k+1 - e_k)`` over the lamina's
-    depth interval, integrated exactly (lameg.md §1.5).
+    depth interval, integrated exactly (design note lameg §1.5).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 FreeSurfer's cortical parcellation (``?h.aparc.annot``) leaves the medial
 wall (corpus callosum, brainstem cut) unlabelled or labelled ``unknown``.
 laMEG removes those vertices from every layer before downsampling
-(lameg.md §4.2 step 5): a vertex goes when its annotation label index is
+(design note lameg §4.2 step 5): a vertex goes when its annotation label index is
 <= 0 or its label name is ``unknown`` (any case); faces touching it go too,
 and the rest are reindexed. The cut mesh keeps every per-column variable
 and records its columns' indices in the full-resolution surfaces in

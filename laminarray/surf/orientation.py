@@ -1,4 +1,4 @@
-"""Dipole orientation models of laMEG (lameg.md §4.5) with an explicit sign convention.
+"""Dipole orientation models of laMEG (design note lameg §4.5) with an explicit sign convention.
 
 Convention (laMEG's): unit vectors point **from pial towards white** (into the
 cortex). ``link_vector`` does so by construction; for the normal-based models

@@ -1,6 +1,6 @@
 """The geodesic Gaussian patch (smoothing) operator ``QG`` of SPM's millimetre kernel.
 
-Definition (spm_inversion.md §2.1, SPM's ``spm_eeg_smoothmesh_mm`` as laMEG
+Definition (design note spm_inversion §2.1, SPM's ``spm_eeg_smoothmesh_mm`` as laMEG
 drives it with ``patchfwhm = -patch_size``): within one layer, with
 ``sigma = fwhm / 2.355`` and ``d_ij`` the exact geodesic distance,
 
