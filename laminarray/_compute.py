@@ -61,7 +61,7 @@ def compute(*objects: Any, progress: bool = False) -> tuple[Any, ...]:
     for (i, name), value in zip(slots, values, strict=True):
         obj = results[i]
         if isinstance(obj, xr.Dataset):
-            results[i] = obj.assign({name: obj[name].copy(data=value)})  # type: ignore[index]
+            results[i] = obj.assign({name: obj[name].copy(data=value)})
         elif isinstance(obj, xr.DataArray):
             results[i] = obj.copy(data=value)
         else:

@@ -5,7 +5,6 @@ Both are lazy labelled reductions of a gain matrix (dask in, dask out).
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError
@@ -46,7 +45,7 @@ def lead_field_rms_diff(gain: xr.DataArray, *, all_layers: bool = False) -> xr.D
     reference = gain.isel(layer=0, drop=True)
     other = gain if all_layers else gain.isel(layer=-1)
     over = [d for d in ("channel", "xyz") if d in gain.dims]
-    rms = np.sqrt(((other - reference) ** 2).mean(over))
+    rms = ((other - reference) ** 2).mean(over) ** 0.5
     rms.name = "lead_field_rms_diff"
     rms.attrs = {
         "units": gain.attrs["units"],
@@ -75,7 +74,7 @@ def gain_norms(gain: xr.DataArray) -> xr.DataArray:
     """
     gain = validate_gain(gain)
     over = [d for d in ("channel", "xyz") if d in gain.dims]
-    norm = np.sqrt((gain**2).sum(over))
+    norm = (gain**2).sum(over) ** 0.5
     norm.name = "gain_norm"
     norm.attrs = {"units": gain.attrs["units"], "long_name": "lead-field norm over channels"}
     return norm

@@ -156,7 +156,7 @@ def _load(path: Path, n_layers: int, group: str | None) -> xr.DataArray:
     )
 
 
-def _load_archive(path: Path, group: str | None) -> xr.DataTree:
+def _load_archive(path: Path, group: str | None) -> xr.DataArray:
     from ..archive import open as open_archive
 
     tree = open_archive(path)

@@ -49,6 +49,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, check_positive, describe
 from ..schema import XYZ, as_str
+from ..schema._vocabulary import Labels
 
 __all__ = [
     "apply_ssp",
@@ -81,9 +82,9 @@ def sensors_from_coils(
     coil_orientations: Any,
     tra: Any,
     *,
-    labels: Sequence[str] | None = None,
-    ch_types: str | Sequence[str] = "MEG",
-    ch_units: str | Sequence[str] | None = None,
+    labels: Labels | None = None,
+    ch_types: str | Labels = "MEG",
+    ch_units: str | Labels | None = None,
     positions: Any = None,
     orientations: Any = None,
     fiducials: xr.DataArray | None = None,
@@ -344,7 +345,7 @@ def apply_ssp(obj: xr.DataArray | xr.Dataset, sensors: xr.Dataset) -> Any:
 def make_sensors(
     positions: Any,
     orientations: Any,
-    labels: Sequence[str] | None = None,
+    labels: Labels | None = None,
     kind: str = "magnetometer",
     *,
     baseline: float = 50.0,

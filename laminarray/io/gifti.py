@@ -8,6 +8,7 @@ surface with layer-major vertices and the dipole orientations in a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def _select_layer(obj: Any, layer: str | int | None) -> Any:
 
 
 def write_gifti_values(
-    values: xr.DataArray, path: str | Path, *, layer: str | int | None = None
+    values: xr.DataArray, path: str | os.PathLike[str], *, layer: str | int | None = None
 ) -> Path:
     """Write per-vertex values as a functional GIFTI (``.func.gii`` or ``.shape.gii``).
 

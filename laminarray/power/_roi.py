@@ -207,7 +207,7 @@ def roi_power(
         Percentile (0-100) of each t-map above which a vertex enters the ROI.
     roi_mode : {"threshold", "restrict_threshold", "direct"}
         Threshold all vertices, threshold within ``roi``, or use ``roi`` as is.
-    roi : array of vertex labels or boolean mask over ``vertex``, optional
+    roi : array of vertex labels or bool mask over ``vertex``, optional
         Required by ``restrict_threshold`` and ``direct``.
     layers : "all", or sequence of layer names
         Layers compared; default laMEG's ``("pial", "white")``. With more than
@@ -277,7 +277,7 @@ def roi_power(
         trial_chunk=trial_chunk,
     )
     changes = _changes(power)
-    options = {
+    options: dict[str, Any] = {
         "change": change,
         "map_change": map_change,
         "roi_mode": roi_mode,

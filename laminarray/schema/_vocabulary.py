@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import dask.array as da
 import numpy as np
@@ -12,6 +12,9 @@ import xarray as xr
 from .._validation import SchemaError, describe
 
 SCHEMA_VERSION = 1
+
+#: Labels (channel, layer, type names): a sequence of str or a numpy array of them.
+Labels: TypeAlias = Sequence[str] | np.ndarray
 
 SENSOR_DIMS = ("channel", "time", "trial")
 GAIN_DIMS = ("channel", "layer", "vertex")
@@ -128,7 +131,7 @@ def _as_count(value: Any, name: str) -> int:
     return int(value)
 
 
-def _layer_coords(n_layers: int, layers: Sequence[str] | None, depth: Any) -> dict[str, Any]:
+def _layer_coords(n_layers: int, layers: Labels | None, depth: Any) -> dict[str, Any]:
     if layers is None:
         names = default_layer_names(n_layers)
     else:
@@ -174,8 +177,21 @@ def _hemi_labels(hemi: Any, n_vertices: int) -> np.ndarray:
 
 
 def as_str(values: Any) -> np.ndarray:
-    """Fixed-width unicode copy of labels, also from numpy's variable-width ``StringDType``
-    (what Zarr 3 string arrays read back as), which cannot be cast to ``str`` directly."""
+    """Fixed-width unicode copy of labels, also from numpy's variable-width ``StringDType``.
+
+    Zarr 3 string arrays read back as ``StringDType``, which cannot be cast to
+    ``str`` directly.
+
+    Parameters
+    ----------
+    values : array_like of str
+        Labels (any string dtype, or objects).
+
+    Returns
+    -------
+    ndarray of str
+        Same shape, dtype ``<U``; ``values`` itself when already one.
+    """
     values = np.asarray(values)
     if values.dtype.kind == "U":
         return values

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from ._vocabulary import (
     SENSOR_DIMS,
     SOURCE_DIMS,
     XYZ,
+    Labels,
     _as_array,
     _channel_coords,
     _layer_coords,
@@ -36,13 +36,13 @@ from .validators import (
 
 def sensor_dataset(
     data: Any,
-    channels: Sequence[str],
+    channels: Labels,
     times: Any,
     trials: Any = None,
-    ch_types: str | Sequence[str] = "MEG",
+    ch_types: str | Labels = "MEG",
     units: str | None = None,
     *,
-    conditions: str | Sequence[str] | None = None,
+    conditions: str | Labels | None = None,
     bad: Any = None,
     attrs: dict[str, Any] | None = None,
 ) -> xr.Dataset:
@@ -94,14 +94,14 @@ def sensor_dataset(
 
 def gain_dataarray(
     values: Any,
-    channels: Sequence[str],
-    layers: Sequence[str] | None = None,
+    channels: Labels,
+    layers: Labels | None = None,
     vertices: Any = None,
     units: str = "fT/nAm",
     *,
     depth: Any = None,
     hemi: Any = None,
-    ch_types: str | Sequence[str] = "MEG",
+    ch_types: str | Labels = "MEG",
     attrs: dict[str, Any] | None = None,
 ) -> xr.DataArray:
     """Build a gain (lead-field) matrix ``(channel, layer, vertex[, xyz])``.
@@ -162,8 +162,8 @@ def gain_dataarray(
 
 def projector_dataarray(
     values: Any,
-    channels: Sequence[str],
-    layers: Sequence[str] | None = None,
+    channels: Labels,
+    layers: Labels | None = None,
     vertices: Any = None,
     units: str = "nAm/fT",
     *,
@@ -211,7 +211,7 @@ def projector_dataarray(
 def source_dataarray(
     values: Any,
     times: Any,
-    layers: Sequence[str] | None = None,
+    layers: Labels | None = None,
     vertices: Any = None,
     trials: Any = None,
     units: str = "nAm",
@@ -262,7 +262,7 @@ def mesh_dataset(
     vertices: Any,
     faces: Any,
     orientation: Any = None,
-    layers: Sequence[str] | None = None,
+    layers: Labels | None = None,
     hemi: Any = None,
     *,
     depth: Any = None,

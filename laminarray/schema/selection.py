@@ -168,7 +168,7 @@ def resolve_roi(
 
     Parameters
     ----------
-    query : str, sequence of str, boolean array/DataArray or vertex labels
+    query : str, sequence of str, bool array/DataArray or vertex labels
         ``"all"``; a region, category or stored-mask name of ``rois`` (see
         :mod:`laminarray.rois`); a list of names (their union); a boolean
         mask with one entry per vertex (a boolean DataArray is aligned on its

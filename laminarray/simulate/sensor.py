@@ -228,8 +228,7 @@ def dipoles(
         Dipole positions in mm, in the sensors' frame.
     orientations : array, shape (n_sources, 3)
         Dipole orientations (normalised here).
-    signals, moments, snr_db, times, n_trials, seed, woi, noise_color, average,
-    signal_trials, trial_chunks, dtype
+    signals, moments, snr_db, times, n_trials, seed, woi, noise_color, average, signal_trials, trial_chunks, dtype
         As in :func:`current_density`.
     head : xarray.Dataset, optional
         A dataset with ``scalp_vertices`` (or ``inner_skull_vertices``) to fit

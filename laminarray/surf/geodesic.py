@@ -153,7 +153,7 @@ def _neighbour_corners(tri: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     return np.where(has, np.argmax(apex, axis=-1), -1)
 
 
-def _distance_to_interval(sx, sy, a, b):  # type: ignore[no-untyped-def]
+def _distance_to_interval(sx, sy, a, b):
     """Distance from (sx, sy) to the segment [a, b] of the x axis."""
     return np.hypot(np.maximum(np.maximum(a - sx, 0.0), sx - b), sy)
 
@@ -182,7 +182,7 @@ def _direct_distances(
         cols.append(tri[face, (corner + step) % 3][near])
         dists.append(d[near])
 
-    def enter(src, g, c, e1, sx, sy, a, b):  # type: ignore[no-untyped-def]
+    def enter(src, g, c, e1, sx, sy, a, b):
         """Windows crossing the edge opposite corner c of g (which has a neighbour)."""
         keep = (b > a) & (sy < 0) & (_distance_to_interval(sx, sy, a, b) <= limit)
         g, c = g[keep], c[keep]

@@ -361,7 +361,8 @@ def _draw_points(
     """The near-side points coloured by distance (mm), and red rings round the ``outliers``."""
     shown, xy = _visible(points, *view)
     drawn = ax.scatter(
-        *xy.T,
+        xy[:, 0],
+        xy[:, 1],
         c=distance[shown],
         cmap=cmap,
         norm=norm,
@@ -373,7 +374,8 @@ def _draw_points(
     if outliers is not None:
         ringed = outliers[shown]
         ax.scatter(
-            *xy[ringed].T,
+            xy[ringed, 0],
+            xy[ringed, 1],
             s=4 * size,
             facecolors="none",
             edgecolors="tab:red",
@@ -392,15 +394,18 @@ def _draw_fiducials(
     frame: np.ndarray,
 ) -> None:
     """Digitised fiducials (stars, labelled) and MRI-marked ones (open circles) on the near side."""
-    for fiducials, labelled, style in (
+    sets: tuple[tuple[dict[str, np.ndarray], bool, dict[str, Any]], ...] = (
         (moved, True, {"marker": "*", "s": 120, "color": "tab:red", "edgecolors": "k"}),
         (marked, False, {"marker": "o", "s": 70, "facecolors": "none", "edgecolors": "tab:red"}),
-    ):
+    )
+    for fiducials, labelled, style in sets:
         label = "digitised fiducials" if labelled else "MRI fiducials"
         if not fiducials:
             continue
         names = list(fiducials)
         shown, xy = _visible(np.stack(list(fiducials.values())), centre, frame)
-        ax.scatter(*xy.T, zorder=4, gid="fiducials", linewidths=1.2, label=label, **style)
+        ax.scatter(
+            xy[:, 0], xy[:, 1], zorder=4, gid="fiducials", linewidths=1.2, label=label, **style
+        )
         for i, (x, y) in zip(shown, xy, strict=True) if labelled else ():
             ax.annotate(names[i], (x, y), textcoords="offset points", xytext=(5, 5))

@@ -201,7 +201,7 @@ def plot_roi_power(
     if hemi is not None and "hemi" in mesh.coords:
         inside &= np.asarray(mesh["hemi"].values) == hemi
     t_map = result["t_map"].sel(layer=layer)
-    limits = {} if vlim is None else {"vmin": -abs(vlim), "vmax": abs(vlim)}
+    limits: dict[str, Any] = {} if vlim is None else {"vmin": -abs(vlim), "vmax": abs(vlim)}
     fig = plot_surface(
         mesh,
         t_map.assign_attrs(units="t"),
