@@ -29,6 +29,7 @@ def demo_archive(tmp_path_factory):
     return out / "demo.zarr"
 
 
+@pytest.mark.slow
 def test_demo_writes_an_archive_xarray_opens(demo_archive):
     tree = xr.open_datatree(demo_archive, engine="zarr")
     mesh = tree["sub-01/mesh"]
@@ -38,6 +39,7 @@ def test_demo_writes_an_archive_xarray_opens(demo_archive):
     assert tree.attrs["schema_version"] == 1
 
 
+@pytest.mark.slow
 def test_info_and_verify(demo_archive):
     info = _run("info", str(demo_archive)).stdout
     assert "/sub-01/mesh" in info
@@ -65,6 +67,7 @@ def test_errors_are_one_line_and_exit_1(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_results_and_reports_the_laminar_test(demo_archive, tmp_path):
     copy = tmp_path / "copy.zarr"
     subprocess.run(["cp", "-r", str(demo_archive), str(copy)], check=True)

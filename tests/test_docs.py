@@ -54,6 +54,7 @@ def test_no_extension_needs_the_network():
     any(importlib.util.find_spec(tool) is None for tool in TOOLS),
     reason="docs tools not installed (pip install -e '.[docs]')",
 )
+@pytest.mark.slow
 def test_docs_build(tmp_path):
     # Build a copy, so the gallery's generated sources never land in the checkout.
     shutil.copytree(

@@ -222,6 +222,7 @@ def test_memory_budget_enforced(study_path):
     assert not hasattr(small.data, "dask")
 
 
+@pytest.mark.slow
 def test_streamed_reduction_stays_under_budget(tmp_path):
     """A trial-mean over sources far larger than the budget runs with bounded RSS."""
     script = textwrap.dedent(
