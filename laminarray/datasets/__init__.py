@@ -10,6 +10,7 @@ from .._lazy import lazy_attributes
 
 _LOCATIONS = {
     "synthetic_cortex": "synthetic",
+    "synthetic_head": "synthetic",
     "fsaverage5_mesh": "fsaverage",
     "sample": "sample_subject",
 }

@@ -3,6 +3,9 @@
 - :mod:`~laminarray.forward.transforms`: :func:`coregister`, :func:`apply_transform`.
 - :mod:`~laminarray.forward.sensors`: :func:`make_sensors`, :func:`helmet_array`,
   :func:`opm_array`, fiducials.
+- :mod:`~laminarray.forward.head`: :func:`head_model`, :func:`read_head_model` (head
+  surfaces and spheres, validated).
+- :mod:`~laminarray.forward.gain`: :func:`gain` (single shell, local spheres, sphere, BEM).
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
 - :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
   :func:`save_leadfield_npz`.
@@ -14,6 +17,8 @@
 from __future__ import annotations
 
 from .diagnostics import gain_norms, lead_field_rms_diff
+from .gain import gain
+from .head import head_model, read_head_model
 from .headshape import HeadshapeFit, coregister_headshape
 from .leadfield import leadfield, save_leadfield_npz
 from .sensors import (
@@ -33,7 +38,9 @@ __all__ = [
     "coregister",
     "coregister_headshape",
     "fit_sphere",
+    "gain",
     "gain_norms",
+    "head_model",
     "head_fiducials",
     "helmet_array",
     "invert_transform",
@@ -42,6 +49,7 @@ __all__ = [
     "make_fiducials",
     "make_sensors",
     "opm_array",
+    "read_head_model",
     "rigid_transform",
     "save_leadfield_npz",
     "scalp_surface",

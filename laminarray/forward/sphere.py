@@ -25,19 +25,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, check_option, describe
-from ..schema import gain_dataarray, validate_mesh
+from ..schema import validate_mesh
+from ._assembly import coil_arrays, lazy_gain
 
-__all__ = ["fit_sphere", "sphere_gain"]
+__all__ = ["SphereKernel", "fit_sphere", "sarvas_gain", "sphere_gain"]
 
 #: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
 FIELD_SCALE = 1e5
-#: bytes of one dask task's output chunk aimed at
-_CHUNK_BYTES = 8 * 2**20
 #: entries of one (n_points, n_dipoles) kernel temporary (cache-sized sub-blocks)
 _CACHE_ENTRIES = 2**16
 
@@ -80,6 +78,7 @@ def sphere_gain(
     radius: float | None = None,
     *,
     orientation: str = "fixed",
+    reduce_rank: bool = False,
     chunks: int | None = None,
     dtype: Any = np.float64,
 ) -> xr.DataArray:
@@ -88,7 +87,8 @@ def sphere_gain(
     Lazy: returns a dask-backed gain chunked along ``vertex``; each task
     computes one chunk of vertices (all layers) against every coil
     integration point, in cache-sized sub-blocks, so peak memory is a few
-    output chunks whatever the mesh size.
+    output chunks whatever the mesh size. :func:`laminarray.forward.gain`
+    with ``model="sphere"`` calls this with the sphere of a head model.
 
     Parameters
     ----------
@@ -101,8 +101,7 @@ def sphere_gain(
         Sensor array from :mod:`laminarray.forward.sensors`.
     center : array (3,), optional
         Sphere centre in mm. Default: least-squares sphere of the mesh's
-        ``inner_skull_vertices`` if present, else its ``scalp_vertices``,
-        else the mesh attrs ``head_center_mm``/``head_radius_mm``.
+        ``inner_skull_vertices`` if present, else its ``scalp_vertices``.
     radius : float, optional
         Sphere radius in mm, only used to check that every dipole is inside
         and every sensor outside (the field does not depend on it). Default:
@@ -111,6 +110,10 @@ def sphere_gain(
     orientation : {"fixed", "free"}
         ``"fixed"`` uses the mesh's ``orientation``; ``"free"`` returns the
         gain of unit dipoles along x, y and z (trailing ``xyz`` dim).
+    reduce_rank : bool
+        Drop each dipole's weakest direction before fixing the orientation
+        (for a sphere the radial direction, whose field is already zero, so
+        this changes nothing but rounding).
     chunks : int, optional
         Vertices per chunk (default: ~8 MB of output per chunk; the kernel
         itself works on cache-sized sub-blocks).
@@ -123,7 +126,7 @@ def sphere_gain(
         ``gain (channel, layer, vertex[, xyz])`` in fT/nAm with the mesh's
         layer/vertex coords, source positions as coords ``source_x``,
         ``source_y``, ``source_z (layer, vertex)`` (mm), and attrs
-        ``forward_model``, ``orientation``, ``sensor_kind``,
+        ``forward_model``, ``orientation``, ``reduce_rank``, ``sensor_kind``,
         ``sphere_center_mm``, ``sphere_radius_mm``.
 
     Raises
@@ -135,93 +138,64 @@ def sphere_gain(
     """
     check_option("orientation", orientation, ("fixed", "free"))
     mesh = validate_mesh(mesh)
-    coil_pos, coil_ori, weights = _coil_arrays(sensors)
+    coil_pos, coil_ori, weights = coil_arrays(sensors)
     center, radius = _sphere(mesh, coil_pos, center, radius)
-    src = mesh["vertices"].values - center
-    _check_geometry(src, coil_pos - center, radius)
-    if orientation == "fixed":
-        if "orientation" not in mesh:
-            raise LaminarrayError(
-                "a fixed-orientation gain needs the mesh's `orientation (layer, vertex, xyz)`; "
-                "compute one with laminarray.surf or pass orientation='free'"
-            )
-        moments = mesh["orientation"].values
-    else:
-        moments = None
-    n_layers, n_vertices, _ = src.shape
-    if chunks is None:
-        per_vertex = 8 * len(weights) * n_layers * (1 if moments is not None else 3)
-        chunks = max(1, _CHUNK_BYTES // per_vertex)
-    chunks = int(min(chunks, n_vertices))
-    fixed = moments is not None
-    blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]
-    if fixed:
-        blocks.append(da.from_array(moments, chunks=(n_layers, chunks, 3)))
-    lazy = da.map_blocks(
-        _gain_block,
-        *blocks,
-        coil_pos=coil_pos - center,
-        coil_ori=coil_ori,
-        weights=weights,
-        out_dtype=np.dtype(dtype),
-        dtype=np.dtype(dtype),
-        drop_axis=2 if fixed else None,
-        new_axis=0,
-        chunks=((len(weights),), (n_layers,), blocks[0].chunks[1]) + (() if fixed else ((3,),)),
-        meta=np.empty((0,) * (3 if fixed else 4), dtype=dtype),
-    )
-    positions = mesh["vertices"].values
-    gain = gain_dataarray(
-        lazy,
-        sensors["channel"].values,
-        layers=mesh["layer"].values,
-        vertices=mesh["vertex"].values,
-        depth=mesh["depth"].values,
-        hemi=mesh["hemi"].values if "hemi" in mesh.coords else None,
-        ch_types=sensors["ch_type"].values if "ch_type" in sensors.coords else "MEG",
+    _check_geometry(mesh["vertices"].values - center, coil_pos - center, radius)
+    return lazy_gain(
+        mesh,
+        sensors,
+        SphereKernel(center, coil_pos, coil_ori, weights),
+        orientation=orientation,
+        reduce_rank=reduce_rank,
+        chunks=chunks,
+        dtype=dtype,
         attrs={
             "forward_model": "single sphere (Sarvas)",
-            "orientation": orientation,
-            "sensor_kind": str(sensors.attrs.get("kind", "magnetometer")),
             "sphere_center_mm": [float(c) for c in center],
             "sphere_radius_mm": float(radius),
         },
     )
-    return gain.assign_coords(
-        {
-            f"source_{axis}": (("layer", "vertex"), positions[..., i], {"units": "mm"})
-            for i, axis in enumerate("xyz")
-        }
-    )
 
 
-def _gain_block(
-    src: np.ndarray,
-    moments: np.ndarray | None = None,
-    *,
-    coil_pos: np.ndarray,
-    coil_ori: np.ndarray,
-    weights: np.ndarray,
-    out_dtype: np.dtype,
-) -> np.ndarray:
-    """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3).
+class SphereKernel:
+    """Channel-level Sarvas field of dipoles for one sphere (a :mod:`._assembly` kernel).
 
-    The kernel runs on sub-blocks of dipoles small enough for its temporaries
-    to stay in the CPU cache (~``_CACHE_ENTRIES`` per temporary).
+    Parameters
+    ----------
+    center : ndarray, shape (3,)
+        Sphere centre in mm.
+    coil_pos, coil_ori : ndarray, shape (n_channels, n_coils, 3)
+        Integration points (mm) and their sensed directions.
+    weights : ndarray, shape (n_channels, n_coils)
+        Integration weights.
     """
-    n_layers, n_v, _ = src.shape
-    dip = src.reshape(-1, 3)
-    flat_q = None if moments is None else moments.reshape(-1, 3)
-    points, normals = coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3)
-    free = () if moments is not None else (3,)
-    out = np.empty((len(weights), dip.shape[0], *free), dtype=out_dtype)
-    step = max(16, _CACHE_ENTRIES // points.shape[0])
-    for start in range(0, dip.shape[0], step):
-        part = slice(start, start + step)
-        g = sarvas_gain(dip[part], points, normals, None if flat_q is None else flat_q[part])
-        g = g.reshape(weights.shape + g.shape[1:])
-        out[:, part] = np.einsum("ck,ck...->c...", weights, g)
-    return out.reshape((len(weights), n_layers, n_v, *free))
+
+    def __init__(
+        self, center: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray, weights: np.ndarray
+    ) -> None:
+        self.center = np.asarray(center, dtype=np.float64)
+        self.points = (coil_pos - self.center).reshape(-1, 3)
+        self.normals = coil_ori.reshape(-1, 3)
+        self.weights = weights
+
+    def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
+        """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm (see the module docs).
+
+        Runs on sub-blocks of dipoles small enough for the kernel's
+        temporaries to stay in the CPU cache (~``_CACHE_ENTRIES`` each).
+        """
+        dip = dipoles - self.center
+        free = () if moments is not None else (3,)
+        out = np.empty((len(self.weights), dip.shape[0], *free))
+        step = max(16, _CACHE_ENTRIES // self.points.shape[0])
+        for start in range(0, dip.shape[0], step):
+            part = slice(start, start + step)
+            g = sarvas_gain(
+                dip[part], self.points, self.normals, None if moments is None else moments[part]
+            )
+            g = g.reshape(self.weights.shape + g.shape[1:])
+            out[:, part] = np.einsum("ck,ck...->c...", self.weights, g)
+        return out
 
 
 def sarvas_gain(
@@ -295,18 +269,6 @@ def sarvas_gain(
     return out[0] if moments is not None else np.stack(out, axis=-1)
 
 
-def _coil_arrays(sensors: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    needed = ("coil_position", "coil_orientation", "coil_weight")
-    if not isinstance(sensors, xr.Dataset) or any(v not in sensors for v in needed):
-        raise LaminarrayError(
-            "`sensors` must be a sensor array from laminarray.forward.make_sensors (or "
-            f"helmet_array/opm_array) with variables {list(needed)}; got {describe(sensors)}"
-        )
-    pos = sensors["coil_position"].transpose("channel", "coil", "xyz").values
-    ori = sensors["coil_orientation"].transpose("channel", "coil", "xyz").values
-    return pos, ori, sensors["coil_weight"].transpose("channel", "coil").values
-
-
 def _sphere(
     mesh: xr.Dataset, coil_pos: np.ndarray, center: Any, radius: float | None
 ) -> tuple[np.ndarray, float]:
@@ -323,12 +285,9 @@ def _sphere(
         if f"{name}_vertices" in mesh:
             fitted_center, fitted_radius = fit_sphere(mesh[f"{name}_vertices"].values)
             return fitted_center, float(fitted_radius if radius is None else radius)
-    if "head_center_mm" in mesh.attrs:
-        center = np.asarray(mesh.attrs["head_center_mm"], dtype=np.float64)
-        return center, float(mesh.attrs.get("head_radius_mm") if radius is None else radius)
     raise LaminarrayError(
         "no sphere for the forward model: pass `center=` (and optionally `radius=`) in mm, "
-        "or a mesh with `scalp_vertices` or `inner_skull_vertices` to fit one"
+        "or use laminarray.forward.gain(mesh, sensors, head, model='sphere') with a head model"
     )
 
 
