@@ -45,6 +45,7 @@ class BemKernel:
         self.solution = solution
         self.info = info
         self.weights = weights
+        self.used = weights.reshape(-1) != 0  # integration points given to MNE
 
     def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
         """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm."""
@@ -69,8 +70,8 @@ class BemKernel:
             raise LaminarrayError(
                 f"MNE dropped {len(dipoles) - fwd['nsource']} dipoles as outside the inner skull"
             )
-        field = fwd["sol"]["data"].reshape(len(self.info["ch_names"]), len(dipoles), 3)
-        field = field * _SI_TO_FT_PER_NAM
+        field = np.zeros((self.used.size, len(dipoles), 3))
+        field[self.used] = fwd["sol"]["data"].reshape(-1, len(dipoles), 3) * _SI_TO_FT_PER_NAM
         channels = np.einsum(
             "ck,cknx->cnx", self.weights, field.reshape(*self.weights.shape, len(dipoles), 3)
         )
@@ -102,7 +103,9 @@ def bem_kernel(
     vertices, faces = surface_arrays(head, "inner_skull")
     sigma = 0.3
     if "conductivity" in head and "inner_skull" in list(head["surface"].values):
-        sigma = float(head["conductivity"].values[list(head["surface"].values).index("inner_skull")])
+        sigma = float(
+            head["conductivity"].values[list(head["surface"].values).index("inner_skull")]
+        )
     with tempfile.TemporaryDirectory() as tmp:
         bem_dir = Path(tmp) / "head" / "bem"
         bem_dir.mkdir(parents=True)
@@ -113,7 +116,8 @@ def bem_kernel(
             "head", ico=None, conductivity=(sigma,), subjects_dir=tmp, verbose=False
         )
     solution = mne.make_bem_solution(model, verbose=False)
-    info = _point_magnetometers(mne, coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3))
+    used = weights.reshape(-1) != 0
+    info = _point_magnetometers(mne, coil_pos.reshape(-1, 3)[used], coil_ori.reshape(-1, 3)[used])
     attrs = {
         "forward_model": "single-compartment BEM (MNE-Python)",
         "conductivity_S_per_m": sigma,

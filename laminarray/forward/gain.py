@@ -71,7 +71,7 @@ def gain(
         Forward model (module docstring). ``"single_shell"``,
         ``"local_spheres"`` and ``"bem"`` need the inner skull;
         ``"sphere"`` uses the head model's sphere, else the sphere fitted to
-        its inner skull, else to its scalp.
+        its inner skull, else to its scalp (see :func:`head_sphere`).
     orientation : {"fixed", "free"}
         Fixed (the mesh's orientations) or free (trailing ``xyz`` dim).
     reduce_rank : bool
@@ -142,12 +142,19 @@ def gain(
 
 
 def head_sphere(head: xr.Dataset) -> tuple[np.ndarray, float]:
-    """The sphere of a head model: its own, else fitted to the inner skull, else the scalp."""
+    """The sphere of a head model: its own, else fitted to the inner skull, else the scalp.
+
+    A fitted sphere's centre is the least-squares one; its radius (used only
+    to check that sources are inside and sensors outside, Sarvas' field does
+    not depend on it) is that of the smallest such sphere enclosing the surface.
+    """
     if "sphere_center" in head:
         return head["sphere_center"].values.astype(np.float64), float(head["sphere_radius"])
     for name in ("inner_skull", "scalp"):
         if f"{name}_vertices" in head:
-            return fit_sphere(surface_arrays(head, name)[0])
+            vertices = surface_arrays(head, name)[0]
+            center, _ = fit_sphere(vertices)
+            return center, float(np.linalg.norm(vertices - center, axis=1).max())
     raise LaminarrayError(
         "the head model has neither a sphere nor an inner skull or scalp surface to fit one"
     )
