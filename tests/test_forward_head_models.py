@@ -102,7 +102,7 @@ def test_head_model_validation_and_transform():
     assert list(head["conductivity"].values) == [0.3, 0.3]
     moved = forward.apply_transform(forward.rigid_transform(translation=[0, 0, 10]), head)
     np.testing.assert_allclose(
-        moved["scalp_vertices"].values, head["scalp_vertices"].values + [0, 0, 10]
+        moved["scalp_vertices"].values, head["scalp_vertices"].values + np.array([0, 0, 10])
     )
     inward = forward.head_model(inner_skull=(80 * unit, faces[:, ::-1]))
     np.testing.assert_array_equal(inward["inner_skull_faces"].values, faces)

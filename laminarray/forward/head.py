@@ -29,6 +29,7 @@ strictly inside the next surface out).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -450,7 +451,7 @@ def _oriented(vertices: np.ndarray, faces: np.ndarray, name: str) -> tuple[np.nd
 
 def _check_nested(surfaces: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     names = list(surfaces)
-    for inner, outer in zip(names[:-1], names[1:], strict=True):
+    for inner, outer in itertools.pairwise(names):
         inside = points_inside(surfaces[inner][0], *surfaces[outer])
         if not inside.all():
             raise LaminarrayError(
