@@ -12,6 +12,7 @@ _LOCATIONS = {
     "synthetic_cortex": "synthetic",
     "synthetic_head": "synthetic",
     "fsaverage5_mesh": "fsaverage",
+    "fsaverage_head": "fsaverage",
     "sample": "sample_subject",
 }
 

@@ -32,7 +32,7 @@ from .._validation import LaminarrayError, check_option
 from ..schema import validate_mesh
 from ._assembly import coil_arrays, lazy_gain
 from .head import check_head, points_inside, surface_arrays
-from .sphere import fit_sphere, sphere_gain
+from .sphere import SphereKernel, fit_sphere, sphere_gain
 
 __all__ = ["MODELS", "gain"]
 
@@ -70,8 +70,9 @@ def gain(
     model : {"single_shell", "local_spheres", "sphere", "bem"}
         Forward model (module docstring). ``"single_shell"``,
         ``"local_spheres"`` and ``"bem"`` need the inner skull;
-        ``"sphere"`` uses the head model's sphere, else the sphere fitted to
-        its inner skull, else to its scalp (see :func:`head_sphere`).
+        ``"sphere"`` uses the head model's sphere, else the least-squares
+        sphere of its inner skull (else of its scalp); Sarvas' field does not
+        depend on the radius, so sources need only be inside the surface.
     orientation : {"fixed", "free"}
         Fixed (the mesh's orientations) or free (trailing ``xyz`` dim).
     reduce_rank : bool
@@ -119,13 +120,24 @@ def gain(
     mesh = validate_mesh(mesh)
     head = check_head(head)
     options = {"orientation": orientation, "reduce_rank": bool(reduce_rank), "chunks": chunks}
-    if model == "sphere":
-        center, radius = head_sphere(head)
+    if model == "sphere" and "sphere_center" in head:
+        center, radius = head["sphere_center"].values, float(head["sphere_radius"])
         result = sphere_gain(mesh, sensors, center, radius, dtype=dtype, **options)
         return result.assign_attrs(head_coord_frame=str(head.attrs.get("coord_frame", "")))
     coil_pos, coil_ori, weights = coil_arrays(sensors)
-    _check_sources_inside(mesh, head)
-    if model == "single_shell":
+    conductor = "inner_skull" if model != "sphere" or "inner_skull_vertices" in head else "scalp"
+    _check_inside(mesh, coil_pos, head, conductor)
+    if model == "sphere":
+        vertices, _ = surface_arrays(head, conductor)
+        center, radius = fit_sphere(vertices)
+        kernel: Any = SphereKernel(center, coil_pos, coil_ori, weights)
+        attrs = {
+            "forward_model": "single sphere (Sarvas)",
+            "sphere_center_mm": [float(c) for c in center],
+            "sphere_radius_mm": float(radius),
+            "sphere_fitted_to": conductor,
+        }
+    elif model == "single_shell":
         from .nolte import nolte_kernel
 
         kernel, attrs = nolte_kernel(head, coil_pos, coil_ori, weights, order=order)
@@ -141,33 +153,24 @@ def gain(
     return lazy_gain(mesh, sensors, kernel, dtype=dtype, attrs=attrs, **options)
 
 
-def head_sphere(head: xr.Dataset) -> tuple[np.ndarray, float]:
-    """The sphere of a head model: its own, else fitted to the inner skull, else the scalp.
-
-    A fitted sphere's centre is the least-squares one; its radius (used only
-    to check that sources are inside and sensors outside, Sarvas' field does
-    not depend on it) is that of the smallest such sphere enclosing the surface.
-    """
-    if "sphere_center" in head:
-        return head["sphere_center"].values.astype(np.float64), float(head["sphere_radius"])
-    for name in ("inner_skull", "scalp"):
-        if f"{name}_vertices" in head:
-            vertices = surface_arrays(head, name)[0]
-            center, _ = fit_sphere(vertices)
-            return center, float(np.linalg.norm(vertices - center, axis=1).max())
-    raise LaminarrayError(
-        "the head model has neither a sphere nor an inner skull or scalp surface to fit one"
-    )
-
-
-def _check_sources_inside(mesh: xr.Dataset, head: xr.Dataset) -> None:
-    vertices, faces = surface_arrays(head, "inner_skull")
+def _check_inside(
+    mesh: xr.Dataset, coil_pos: np.ndarray, head: xr.Dataset, conductor: str
+) -> None:
+    """Every source strictly inside the conductor surface, every coil point outside it."""
+    vertices, faces = surface_arrays(head, conductor)
+    where = conductor.replace("_", " ")
+    coils_in = points_inside(coil_pos.reshape(-1, 3), vertices, faces)
+    if coils_in.any():
+        raise LaminarrayError(
+            f"{int(coils_in.sum())} coil integration points lie inside the {where}: are the "
+            "sensors and the head model in the same coordinate frame (mm)?"
+        )
     positions = mesh["vertices"].transpose("layer", "vertex", "xyz").values.reshape(-1, 3)
     inside = points_inside(positions, vertices, faces)
     if not inside.all():
         layer, vertex = np.unravel_index(np.flatnonzero(~inside)[0], mesh["vertices"].shape[:2])
         raise LaminarrayError(
-            f"{int((~inside).sum())} sources lie outside the inner skull (first: layer "
+            f"{int((~inside).sum())} sources lie outside the {where} (first: layer "
             f"{mesh['layer'].values[layer]!r}, vertex {mesh['vertex'].values[vertex]}): are the "
             "mesh and the head model in the same coordinate frame (mm)?"
         )

@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError
-from .head import points_inside, surface_arrays, vertex_areas, vertex_normals
+from .head import surface_arrays, vertex_areas, vertex_normals
 from .sphere import SphereKernel, fit_sphere, sarvas_gain
 
 __all__ = ["NolteKernel", "nolte_kernel", "solid_harmonic_gradients"]
@@ -173,12 +173,6 @@ def nolte_kernel(
         raise LaminarrayError(
             f"an expansion of order {order} has {n_basis} coefficients per coil: the inner "
             f"skull needs at least {2 * n_basis} vertices, it has {len(vertices)}; lower `order`"
-        )
-    outside = ~points_inside(coil_pos.reshape(-1, 3), vertices, faces)
-    if not outside.all():
-        raise LaminarrayError(
-            f"{int((~outside).sum())} coil integration points lie inside the inner skull: "
-            "are the sensors and the head model in the same coordinate frame (mm)?"
         )
     center, radius = fit_sphere(vertices)
     normals = vertex_normals(vertices, faces)
