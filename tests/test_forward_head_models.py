@@ -188,3 +188,26 @@ def test_bem_agrees_with_mne_and_single_shell_is_close(realdata):
     assert error("bem") < 0.01
     assert error("single_shell") < 0.1
     assert error("sphere") > 2 * error("single_shell")
+
+
+def test_head_is_saved_in_the_archive_and_opened_with_the_study(tmp_path, realdata):
+    import shutil
+
+    from laminarray import archive, open_study
+
+    head = synthetic_head(n_vertices=300)
+    path = tmp_path / "study.zarr"
+    archive.save(head, path, "sub-01/head")
+    stored = open_study(path).subject("sub-01").head()
+    np.testing.assert_array_equal(
+        stored["inner_skull_vertices"].values, head["inner_skull_vertices"].values
+    )
+    assert stored.attrs["surfaces"] == ["inner_skull", "scalp"]
+    with pytest.raises(Exception, match="head model"):
+        archive.save(head.drop_vars(["inner_skull_vertices", "scalp_vertices"]), path, "s/head")
+    # a raw directory: the subject's FreeSurfer/MNE bem/ folder
+    bem = tmp_path / "raw" / "sub-01" / "bem"
+    bem.mkdir(parents=True)
+    shutil.copy(realdata / "subjects" / "sample" / "bem" / "inner_skull.surf", bem)
+    raw = open_study(tmp_path / "raw").subject("sub-01").head()
+    assert raw.sizes["inner_skull_vertex"] == 2562
