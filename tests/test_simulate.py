@@ -222,7 +222,7 @@ def test_pink_noise_simulation_snr(subject):
 
 
 def test_dipoles_noiseless_and_ground_truth(subject):
-    mesh, sensors, _ = subject
+    _, sensors, _ = subject
     pos = np.array([[20.0, 10.0, 40.0], [-30.0, 5.0, 20.0]])
     ori = np.array([[1.0, 0, 0], [0, 2.0, 1]])
     courses = np.stack([_sine(), np.cos(2 * np.pi * 7 * TIMES)])
