@@ -41,13 +41,13 @@ MODELS = ("bem", "single_shell", "local_spheres", "sphere")
 def real_anatomy(n_sources: int = 300) -> dict[str, tuple[float, float, float]]:
     """Errors of every model against MNE's make_forward_solution on the sample subject."""
     import mne
-    from mne_sensors import mne_forward, sensors_from_info
+    from mne_sensors import mne_forward, mri_sensors
 
     info = mne.io.read_info(REALDATA / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
     trans = mne.read_trans(REALDATA / "neuromag" / "sample_audvis_trunc-trans.fif")
     bem = REALDATA / "subjects" / "sample" / "bem"
     head = forward.head_model(inner_skull=bem / "sample-1280-bem.fif")
-    sensors = sensors_from_info(info, trans)
+    sensors = mri_sensors(info, trans)
     vertices, faces = head["inner_skull_vertices"].values, head["inner_skull_faces"].values
     rng = np.random.default_rng(0)
     pick = rng.choice(len(vertices), n_sources)
@@ -58,7 +58,9 @@ def real_anatomy(n_sources: int = 300) -> dict[str, tuple[float, float, float]]:
     mesh = mesh_dataset(positions[None], np.zeros((1, 3), np.int64), orientation=moments[None])
     solution = mne.read_bem_solution(bem / "sample-1280-bem-sol.fif", verbose=False)
     reference = np.einsum("cnx,nx->cn", mne_forward(info, trans, solution, positions), moments)
-    kinds = sensors["kind"].values
+    kinds = np.where(
+        np.char.find(sensors["ch_type"].values.astype(str), "PLANAR") >= 0, "grad", "mag"
+    )
     figures = {}
     for model in MODELS:
         start = time.perf_counter()
@@ -106,7 +108,9 @@ def layer_verdicts(n_columns: int = 16) -> dict[str, float]:
                     comparison = inverse.compare_layers(
                         sim, gains[model], mesh, patch_size=5.0, woi=(0.0, 0.3)
                     )
-                    best = str(comparison["layer"].values[int(comparison["free_energy"].argmax())])
+                    best = str(
+                        comparison["layer"].values[np.argmax(comparison["free_energy"].values)]
+                    )
                     hits[model] += best == layer
         for model, count in hits.items():
             figures[f"{model}/{snr:g}dB"] = count / total

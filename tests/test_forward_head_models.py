@@ -162,14 +162,14 @@ def test_readers(realdata):
 def test_bem_agrees_with_mne_and_single_shell_is_close(realdata):
     """Against mne.make_forward_solution on the sample subject (Neuromag, 1280-triangle BEM)."""
     import mne
-    from mne_sensors import mne_forward, sensors_from_info
+    from mne_sensors import mne_forward, mri_sensors
 
     info = mne.io.read_info(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
     info = mne.pick_info(info, mne.pick_types(info, meg=True, exclude=[])[::12])
     trans = mne.read_trans(realdata / "neuromag" / "sample_audvis_trunc-trans.fif")
     bem = realdata / "subjects" / "sample" / "bem"
     head = forward.head_model(inner_skull=bem / "sample-1280-bem.fif")
-    sensors = sensors_from_info(info, trans)
+    sensors = mri_sensors(info, trans)
     vertices, faces = head["inner_skull_vertices"].values, head["inner_skull_faces"].values
     rng = np.random.default_rng(0)
     pick = rng.choice(len(vertices), 12, replace=False)

@@ -3,8 +3,9 @@
 A *kernel* is a callable ``kernel(dipoles, moments) -> gain`` taking dipole
 positions ``(n, 3)`` in mm (in the frame of the sensors and head) and unit
 moments ``(n, 3)`` (or None for the three Cartesian axes), and returning the
-channel-level field ``(n_channels, n[, 3])`` in fT/nAm (coil integration
-weights already applied). :func:`lazy_gain` maps it over chunks of vertices
+channel-level field ``(n_channels, n[, 3])`` per nAm (the sensor array's
+``coil_weight`` matrix already applied to the field at its integration
+points, so compensation and gradiometer baselines are part of it). :func:`lazy_gain` maps it over chunks of vertices
 (all layers) with :func:`dask.array.map_blocks` and labels the result.
 """
 
@@ -16,9 +17,12 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import xarray as xr
+from scipy import sparse
 
-from .._validation import LaminarrayError, describe
+from .._validation import LaminarrayError
 from ..schema import gain_dataarray
+from ..schema._vocabulary import as_str
+from .sensors import channel_units
 
 Kernel = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
@@ -26,22 +30,11 @@ Kernel = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 _CHUNK_BYTES = 8 * 2**20
 
 
-def coil_arrays(sensors: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``coil_position (channel, coil, xyz)`` mm, ``coil_orientation``, ``coil_weight (channel, coil)``.
-
-    Any sensor array of the package's schema (helmets, OPM arrays, arrays
-    built from coil lists or MNE) describes a channel as a weighted sum of
-    the field at its coils' integration points along their orientations.
-    """
-    needed = ("coil_position", "coil_orientation", "coil_weight")
-    if not isinstance(sensors, xr.Dataset) or any(v not in sensors for v in needed):
-        raise LaminarrayError(
-            "`sensors` must be a sensor array from laminarray.forward.make_sensors (or "
-            f"helmet_array/opm_array) with variables {list(needed)}; got {describe(sensors)}"
-        )
-    pos = sensors["coil_position"].transpose("channel", "coil", "xyz").values
-    ori = sensors["coil_orientation"].transpose("channel", "coil", "xyz").values
-    return pos, ori, sensors["coil_weight"].transpose("channel", "coil").values
+def weight_operator(weights: np.ndarray) -> Any:
+    """``coil_weight`` as CSR when sparse (separate coils per channel), else dense."""
+    if np.count_nonzero(weights) < 0.25 * weights.size:
+        return sparse.csr_array(weights)
+    return weights
 
 
 def lazy_gain(
@@ -114,6 +107,7 @@ def lazy_gain(
         depth=mesh["depth"].values,
         hemi=mesh["hemi"].values if "hemi" in mesh.coords else None,
         ch_types=sensors["ch_type"].values if "ch_type" in sensors.coords else "MEG",
+        units=f"{channel_units(sensors)}/nAm",
         attrs={
             **attrs,
             "orientation": orientation,
@@ -121,6 +115,11 @@ def lazy_gain(
             "sensor_kind": str(sensors.attrs.get("kind", "magnetometer")),
         },
     )
+    if channel_units(sensors) == "mixed":
+        gain = gain.assign_coords(ch_units=("channel", as_str(sensors["ch_units"].values)))
+    for name in ("compensation_grade", "coord_frame"):
+        if name in sensors.attrs:
+            gain.attrs[f"sensor_{name}"] = sensors.attrs[name]
     return gain.assign_coords(
         {
             f"source_{axis}": (("layer", "vertex"), src[..., i], {"units": "mm"})

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, import_optional
+from ._assembly import weight_operator
 from .head import surface_arrays
 
 __all__ = ["BemKernel", "bem_kernel"]
@@ -44,8 +45,8 @@ class BemKernel:
     def __init__(self, solution: Any, info: Any, weights: np.ndarray) -> None:
         self.solution = solution
         self.info = info
-        self.weights = weights
-        self.used = weights.reshape(-1) != 0  # integration points given to MNE
+        self.used = np.any(weights != 0, axis=0)  # integration points given to MNE
+        self.weights = weight_operator(weights[:, self.used])
 
     def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
         """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm."""
@@ -70,11 +71,8 @@ class BemKernel:
             raise LaminarrayError(
                 f"MNE dropped {len(dipoles) - fwd['nsource']} dipoles as outside the inner skull"
             )
-        field = np.zeros((self.used.size, len(dipoles), 3))
-        field[self.used] = fwd["sol"]["data"].reshape(-1, len(dipoles), 3) * _SI_TO_FT_PER_NAM
-        channels = np.einsum(
-            "ck,cknx->cnx", self.weights, field.reshape(*self.weights.shape, len(dipoles), 3)
-        )
+        field = fwd["sol"]["data"] * _SI_TO_FT_PER_NAM  # (used point, dipole * 3)
+        channels = (self.weights @ field).reshape(-1, len(dipoles), 3)
         if moments is None:
             return channels
         return np.einsum("cnx,nx->cn", channels, moments)
@@ -89,9 +87,10 @@ def bem_kernel(
     ----------
     head : xarray.Dataset
         Head model with an inner skull surface.
-    coil_pos, coil_ori : ndarray, shape (n_channels, n_coils, 3)
+    coil_pos, coil_ori : ndarray, shape (n_coils, 3)
         Coil integration points (mm) and sensed directions.
     weights : ndarray, shape (n_channels, n_coils)
+        The channels' weights of the points.
 
     Returns
     -------

@@ -30,8 +30,9 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option
 from ..schema import validate_mesh
-from ._assembly import coil_arrays, lazy_gain
+from ._assembly import lazy_gain
 from .head import check_head, points_inside, surface_arrays
+from .sensors import coil_geometry
 from .sphere import SphereKernel, fit_sphere, sphere_gain
 
 __all__ = ["MODELS", "gain"]
@@ -124,7 +125,7 @@ def gain(
         center, radius = head["sphere_center"].values, float(head["sphere_radius"])
         result = sphere_gain(mesh, sensors, center, radius, dtype=dtype, **options)
         return result.assign_attrs(head_coord_frame=str(head.attrs.get("coord_frame", "")))
-    coil_pos, coil_ori, weights = coil_arrays(sensors)
+    coil_pos, coil_ori, weights = coil_geometry(sensors)
     conductor = "inner_skull" if model != "sphere" or "inner_skull_vertices" in head else "scalp"
     _check_inside(mesh, coil_pos, head, conductor)
     if model == "sphere":
@@ -159,7 +160,7 @@ def _check_inside(
     """Every source strictly inside the conductor surface, every coil point outside it."""
     vertices, faces = surface_arrays(head, conductor)
     where = conductor.replace("_", " ")
-    coils_in = points_inside(coil_pos.reshape(-1, 3), vertices, faces)
+    coils_in = points_inside(coil_pos, vertices, faces)
     if coils_in.any():
         raise LaminarrayError(
             f"{int(coils_in.sum())} coil integration points lie inside the {where}: are the "

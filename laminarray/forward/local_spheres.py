@@ -33,22 +33,34 @@ _MAX_RADIUS_MM = 200.0
 
 
 class LocalSpheresKernel:
-    """Channel-level field with one Sarvas sphere per channel (a :mod:`._assembly` kernel)."""
+    """Channel-level field with one Sarvas sphere per channel (a :mod:`._assembly` kernel).
+
+    ``centers (n_channels, 3)`` mm; ``coils[c]`` the indices of channel
+    ``c``'s integration points in ``coil_pos``/``coil_ori``, ``weights[c]``
+    their weights.
+    """
 
     def __init__(
-        self, centers: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray, weights: np.ndarray
+        self,
+        centers: np.ndarray,
+        coil_pos: np.ndarray,
+        coil_ori: np.ndarray,
+        coils: list[np.ndarray],
+        weights: list[np.ndarray],
     ) -> None:
         self.centers = centers
         self.coil_pos = coil_pos
         self.coil_ori = coil_ori
+        self.coils = coils
         self.weights = weights
 
     def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
         """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm."""
         free = () if moments is not None else (3,)
-        out = np.empty((len(self.weights), len(dipoles), *free))
+        out = np.empty((len(self.centers), len(dipoles), *free))
         for c, center in enumerate(self.centers):
-            g = sarvas_gain(dipoles - center, self.coil_pos[c] - center, self.coil_ori[c], moments)
+            k = self.coils[c]
+            g = sarvas_gain(dipoles - center, self.coil_pos[k] - center, self.coil_ori[k], moments)
             out[c] = np.einsum("k,k...->...", self.weights[c], g)
         return out
 
@@ -66,9 +78,12 @@ def local_spheres_kernel(
     ----------
     head : xarray.Dataset
         Head model with an inner skull surface.
-    coil_pos, coil_ori : ndarray, shape (n_channels, n_coils, 3)
+    coil_pos, coil_ori : ndarray, shape (n_coils, 3)
         Coil integration points (mm) and sensed directions.
     weights : ndarray, shape (n_channels, n_coils)
+        The channels' weights of the points (a channel's sphere is fitted
+        near its point nearest the head and used for all its points,
+        compensation references included).
     local_radius : float
         Radius (mm) of the inner-skull patch around each channel.
 
@@ -82,9 +97,11 @@ def local_spheres_kernel(
     vertices, _ = surface_arrays(head, "inner_skull")
     global_center, _ = fit_sphere(vertices)
     tree = cKDTree(vertices)
-    centers = np.empty((len(coil_pos), 3))
+    coils = [np.flatnonzero(row) for row in weights]
+    centers = np.empty((len(weights), 3))
     fallback = 0
-    for c, points in enumerate(coil_pos):
+    for c, k in enumerate(coils):
+        points = coil_pos[k]
         nearest = points[np.argmin(np.linalg.norm(points - global_center, axis=1))]
         patch = vertices[tree.query_ball_point(nearest, local_radius)]
         center = None
@@ -108,4 +125,7 @@ def local_spheres_kernel(
         "local_radius_mm": float(local_radius),
         "n_fallback_channels": int(fallback),
     }
-    return LocalSpheresKernel(centers, coil_pos, coil_ori, weights), attrs
+    kernel = LocalSpheresKernel(
+        centers, coil_pos, coil_ori, coils, [weights[c, k] for c, k in enumerate(coils)]
+    )
+    return kernel, attrs

@@ -152,9 +152,10 @@ def nolte_kernel(
     ----------
     head : xarray.Dataset
         Head model with an inner skull surface.
-    coil_pos, coil_ori : ndarray, shape (n_channels, n_coils, 3)
+    coil_pos, coil_ori : ndarray, shape (n_coils, 3)
         Coil integration points (mm) and sensed directions.
     weights : ndarray, shape (n_channels, n_coils)
+        The channels' weights of the points.
     order : int
         Expansion order (>= 1).
 
@@ -188,7 +189,7 @@ def nolte_kernel(
     design /= column_rms
     solution, *_ = np.linalg.lstsq(design, -rhs * sqrt_area[:, None], rcond=None)
     per_coil = solution / column_rms[:, None]  # (basis, coil point)
-    coefficients = np.einsum("bck,ck->bc", per_coil.reshape(n_basis, *weights.shape), weights)
+    coefficients = (sphere.weights @ per_coil.T).T  # (basis, channel)
     attrs = {
         "forward_model": "single shell (Nolte 2003)",
         "expansion_order": int(order),

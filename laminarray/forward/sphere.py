@@ -30,7 +30,8 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, describe
 from ..schema import validate_mesh
-from ._assembly import coil_arrays, lazy_gain
+from ._assembly import lazy_gain, weight_operator
+from .sensors import coil_geometry
 
 __all__ = ["SphereKernel", "fit_sphere", "sarvas_gain", "sphere_gain"]
 
@@ -127,7 +128,10 @@ def sphere_gain(
         layer/vertex coords, source positions as coords ``source_x``,
         ``source_y``, ``source_z (layer, vertex)`` (mm), and attrs
         ``forward_model``, ``orientation``, ``reduce_rank``, ``sensor_kind``,
-        ``sphere_center_mm``, ``sphere_radius_mm``.
+        ``sphere_center_mm``, ``sphere_radius_mm`` (and the sensors'
+        ``compensation_grade``/``coord_frame`` as ``sensor_*``). Units are the
+        channels' units per nAm (``fT/nAm``, ``fT/mm/nAm`` for planar
+        gradiometers, ``mixed/nAm`` with a ``ch_units`` coord for both).
 
     Raises
     ------
@@ -138,7 +142,7 @@ def sphere_gain(
     """
     check_option("orientation", orientation, ("fixed", "free"))
     mesh = validate_mesh(mesh)
-    coil_pos, coil_ori, weights = coil_arrays(sensors)
+    coil_pos, coil_ori, weights = coil_geometry(sensors)
     center, radius = _sphere(mesh, coil_pos, center, radius)
     _check_geometry(mesh["vertices"].values - center, coil_pos - center, radius)
     return lazy_gain(
@@ -164,19 +168,19 @@ class SphereKernel:
     ----------
     center : ndarray, shape (3,)
         Sphere centre in mm.
-    coil_pos, coil_ori : ndarray, shape (n_channels, n_coils, 3)
+    coil_pos, coil_ori : ndarray, shape (n_coils, 3)
         Integration points (mm) and their sensed directions.
     weights : ndarray, shape (n_channels, n_coils)
-        Integration weights.
+        The channels' weights of the points (dense or sparse).
     """
 
     def __init__(
-        self, center: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray, weights: np.ndarray
+        self, center: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray, weights: Any
     ) -> None:
         self.center = np.asarray(center, dtype=np.float64)
-        self.points = (coil_pos - self.center).reshape(-1, 3)
-        self.normals = coil_ori.reshape(-1, 3)
-        self.weights = weights
+        self.points = coil_pos - self.center
+        self.normals = coil_ori
+        self.weights = weight_operator(weights)
 
     def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
         """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm (see the module docs).
@@ -186,15 +190,17 @@ class SphereKernel:
         """
         dip = dipoles - self.center
         free = () if moments is not None else (3,)
-        out = np.empty((len(self.weights), dip.shape[0], *free))
+        n_channels = self.weights.shape[0]
+        out = np.empty((n_channels, dip.shape[0], *free))
         step = max(16, _CACHE_ENTRIES // self.points.shape[0])
         for start in range(0, dip.shape[0], step):
             part = slice(start, start + step)
             g = sarvas_gain(
                 dip[part], self.points, self.normals, None if moments is None else moments[part]
             )
-            g = g.reshape(self.weights.shape + g.shape[1:])
-            out[:, part] = np.einsum("ck,ck...->c...", self.weights, g)
+            out[:, part] = (self.weights @ g.reshape(g.shape[0], -1)).reshape(
+                (n_channels, -1, *free)
+            )
         return out
 
 
@@ -285,9 +291,12 @@ def _sphere(
         if f"{name}_vertices" in mesh:
             fitted_center, fitted_radius = fit_sphere(mesh[f"{name}_vertices"].values)
             return fitted_center, float(fitted_radius if radius is None else radius)
+    if "head_center_mm" in mesh.attrs:
+        center = np.asarray(mesh.attrs["head_center_mm"], dtype=np.float64)
+        return center, float(mesh.attrs.get("head_radius_mm") if radius is None else radius)
     raise LaminarrayError(
         "no sphere for the forward model: pass `center=` (and optionally `radius=`) in mm, "
-        "or use laminarray.forward.gain(mesh, sensors, head, model='sphere') with a head model"
+        "or a mesh with `scalp_vertices` or `inner_skull_vertices` to fit one"
     )
 
 
