@@ -17,7 +17,9 @@ from laminarray import forward
 
 def mri_sensors(info, trans) -> xr.Dataset:
     """The MEG sensor array of ``info`` in MRI coordinates (mm)."""
-    return forward.apply_transform(trans["trans"], forward.sensors_from_mne(info))
+    head_to_mri = trans["trans"].copy()
+    head_to_mri[:3, 3] *= 1000.0  # MNE's translations are in metres
+    return forward.apply_transform(head_to_mri, forward.sensors_from_mne(info))
 
 
 def mne_forward(info, trans, bem_solution, positions_mm: np.ndarray) -> np.ndarray:
@@ -32,9 +34,8 @@ def mne_forward(info, trans, bem_solution, positions_mm: np.ndarray) -> np.ndarr
     with info._unlock():
         info["projs"] = []
     fwd = mne.make_forward_solution(
-        info, trans, src, bem_solution, meg=True, eeg=False, mindist=0.0, accurate=True,
-        verbose=False,
-    )  # fmt: skip
+        info, trans, src, bem_solution, meg=True, eeg=False, mindist=0.0, verbose=False
+    )  # MNE's forward integrates its coils at the "accurate" points
     assert fwd["nsource"] == len(positions_mm)
     # T/(A m) -> fT/nAm; T/m/(A m) -> fT/mm/nAm
     per_metre = np.array([ch["unit"] == mne.io.constants.FIFF.FIFF_UNIT_T_M for ch in info["chs"]])

@@ -185,7 +185,7 @@ def test_bem_agrees_with_mne_and_single_shell_is_close(realdata):
         g = forward.gain(mesh, sensors, head, model=model, orientation="free").values
         return np.median(_rel(g.reshape(reference.shape), reference))
 
-    assert error("bem") < 0.01
+    assert error("bem") < 1e-5
     assert error("single_shell") < 0.1
     assert error("sphere") > 2 * error("single_shell")
 

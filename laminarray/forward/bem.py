@@ -115,8 +115,8 @@ def bem_kernel(
             "head", ico=None, conductivity=(sigma,), subjects_dir=tmp, verbose=False
         )
     solution = mne.make_bem_solution(model, verbose=False)
-    used = weights.reshape(-1) != 0
-    info = _point_magnetometers(mne, coil_pos.reshape(-1, 3)[used], coil_ori.reshape(-1, 3)[used])
+    used = np.any(weights != 0, axis=0)
+    info = _point_magnetometers(mne, coil_pos[used], coil_ori[used])
     attrs = {
         "forward_model": "single-compartment BEM (MNE-Python)",
         "conductivity_S_per_m": sigma,
