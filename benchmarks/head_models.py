@@ -29,7 +29,6 @@ import numpy as np
 
 from laminarray import forward, inverse, simulate
 from laminarray.datasets import synthetic_cortex, synthetic_head
-from laminarray.forward.head import vertex_normals
 from laminarray.schema import mesh_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,18 +40,10 @@ MODELS = ("bem", "single_shell", "local_spheres", "sphere")
 def real_anatomy(n_sources: int = 300) -> dict[str, tuple[float, float, float]]:
     """Errors of every model against MNE's make_forward_solution on the sample subject."""
     import mne
-    from mne_sensors import mne_forward, mri_sensors
+    from mne_sensors import mne_forward, sample_subject
 
-    info = mne.io.read_info(REALDATA / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
-    trans = mne.read_trans(REALDATA / "neuromag" / "sample_audvis_trunc-trans.fif")
+    info, trans, head, sensors, positions, rng = sample_subject(REALDATA, n_sources)
     bem = REALDATA / "subjects" / "sample" / "bem"
-    head = forward.head_model(inner_skull=bem / "sample-1280-bem.fif")
-    sensors = mri_sensors(info, trans)
-    vertices, faces = head["inner_skull_vertices"].values, head["inner_skull_faces"].values
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(vertices), n_sources)
-    depth = rng.uniform(8.0, 20.0, (n_sources, 1))
-    positions = vertices[pick] - depth * vertex_normals(vertices, faces)[pick]
     moments = rng.standard_normal((n_sources, 3))
     moments /= np.linalg.norm(moments, axis=1, keepdims=True)
     mesh = mesh_dataset(positions[None], np.zeros((1, 3), np.int64), orientation=moments[None])

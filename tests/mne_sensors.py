@@ -43,3 +43,30 @@ def mne_forward(info, trans, bem_solution, positions_mm: np.ndarray) -> np.ndarr
     gain = scale * fwd["sol"]["data"].reshape(len(info["ch_names"]), len(positions_mm), 3)
     # MNE's free orientations are head-frame axes: rotate them to the MRI frame
     return np.einsum("ij,cnj->cni", trans["trans"][:3, :3], gain)
+
+
+def sample_subject(realdata, n_sources: int, *, channel_step: int = 1, seed: int = 0):
+    """MNE's ``sample``: Neuromag info, trans, 1280-triangle head model, MRI-frame sensors, sources.
+
+    Sources lie 8-20 mm under random inner-skull vertices (where cortex is).
+
+    Returns
+    -------
+    info, trans, head, sensors, positions (n_sources, 3) mm, rng
+    """
+    import mne
+
+    from laminarray.forward.head import vertex_normals
+
+    info = mne.io.read_info(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
+    info = mne.pick_info(info, mne.pick_types(info, meg=True, exclude=[])[::channel_step])
+    trans = mne.read_trans(realdata / "neuromag" / "sample_audvis_trunc-trans.fif")
+    head = forward.head_model(
+        inner_skull=realdata / "subjects" / "sample" / "bem" / "sample-1280-bem.fif"
+    )
+    vertices, faces = head["inner_skull_vertices"].values, head["inner_skull_faces"].values
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(vertices), n_sources, replace=False)
+    depth = rng.uniform(8.0, 20.0, (n_sources, 1))
+    positions = vertices[pick] - depth * vertex_normals(vertices, faces)[pick]
+    return info, trans, head, mri_sensors(info, trans), positions, rng

@@ -162,19 +162,10 @@ def test_readers(realdata):
 def test_bem_agrees_with_mne_and_single_shell_is_close(realdata):
     """Against mne.make_forward_solution on the sample subject (Neuromag, 1280-triangle BEM)."""
     import mne
-    from mne_sensors import mne_forward, mri_sensors
+    from mne_sensors import mne_forward, sample_subject
 
-    info = mne.io.read_info(realdata / "neuromag" / "sample_audvis_trunc_raw_sss.fif")
-    info = mne.pick_info(info, mne.pick_types(info, meg=True, exclude=[])[::12])
-    trans = mne.read_trans(realdata / "neuromag" / "sample_audvis_trunc-trans.fif")
+    info, trans, head, sensors, positions, _ = sample_subject(realdata, 12, channel_step=12)
     bem = realdata / "subjects" / "sample" / "bem"
-    head = forward.head_model(inner_skull=bem / "sample-1280-bem.fif")
-    sensors = mri_sensors(info, trans)
-    vertices, faces = head["inner_skull_vertices"].values, head["inner_skull_faces"].values
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(vertices), 12, replace=False)
-    depth = rng.uniform(8, 20, (12, 1))
-    positions = vertices[pick] - depth * vertex_normals(vertices, faces)[pick]
     mesh = mesh_dataset(positions[None], np.zeros((1, 3), np.int64))
     reference = mne_forward(
         info, trans, mne.read_bem_solution(bem / "sample-1280-bem-sol.fif"), positions
