@@ -67,8 +67,8 @@ def real_anatomy(n_sources: int = 300) -> dict[str, tuple[float, float, float]]:
                 float(np.median(corr)),
             )
             print(
-                f"{model:14s} {kind:4s} median {figures[f'{model}/{kind}'][0]:.4f} "
-                f"p90 {figures[f'{model}/{kind}'][1]:.4f} corr {figures[f'{model}/{kind}'][2]:.5f}"
+                f"{model:14s} {kind:4s} median {figures[f'{model}/{kind}'][0]:.3g} "
+                f"p90 {figures[f'{model}/{kind}'][1]:.3g} corr {figures[f'{model}/{kind}'][2]:.5f}"
                 f"  ({seconds:.1f} s, {n_sources} sources)"
             )
     return figures
@@ -117,7 +117,7 @@ def main() -> None:
     verdicts = layer_verdicts()
     elapsed = time.perf_counter() - start
     summary = " ".join(
-        [f"{k.replace('/', '_')}_median={v[0]:.3f}" for k, v in errors.items()]
+        [f"{k.replace('/', '_')}_median={v[0]:.3g}" for k, v in errors.items()]
         + [f"verdict_{k.replace('/', '_')}={v:.2f}" for k, v in verdicts.items()]
     )
     print(f"head_models: seconds={elapsed:.0f} load={os.getloadavg()[0]:.1f} {summary}")
