@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from . import archive
-from .datasets.synthetic import synthetic_cortex
-from .forward import helmet_array, lead_field_rms_diff, sphere_gain
+from .datasets.synthetic import synthetic_cortex, synthetic_head
+from .forward import gain as forward_gain
+from .forward import helmet_array, lead_field_rms_diff
 from .inverse import compare_layers, invert_ebb
 from .run import demo_step
 from .simulate import current_density
@@ -63,9 +64,10 @@ class DemoContext:
 
 
 def build_anatomy(ctx: DemoContext) -> None:
-    """Build the synthetic folded two-hemisphere cortex (11 layers) with its scalp."""
+    """Build the synthetic folded two-hemisphere cortex (11 layers) and its head model."""
     params = {"n_vertices": ctx.n_vertices, "n_layers": 11, "seed": 0}
     ctx.data["mesh"] = mesh = synthetic_cortex(**params)
+    ctx.data["head"] = synthetic_head()
     ctx.data["mesh_parameters"] = params
     thickness = mesh["thickness"].values
     ctx.log(
@@ -76,7 +78,7 @@ def build_anatomy(ctx: DemoContext) -> None:
 
 
 def write_anatomy(ctx: DemoContext) -> None:
-    """Write the mesh to ``/<subject>/mesh`` of the archive."""
+    """Write the mesh and the head model to ``/<subject>/mesh`` and ``/<subject>/head``."""
     archive.save(
         ctx.data["mesh"],
         ctx.archive,
@@ -86,24 +88,30 @@ def write_anatomy(ctx: DemoContext) -> None:
             "parameters": ctx.data["mesh_parameters"],
         },
     )
-    ctx.log(f"wrote /{ctx.group('mesh')} to {ctx.archive}")
+    archive.save(
+        ctx.data["head"],
+        ctx.archive,
+        ctx.group("head"),
+        provenance={"function": "laminarray.datasets.synthetic_head", "parameters": {}},
+    )
+    ctx.log(f"wrote /{ctx.group('mesh')} and /{ctx.group('head')} to {ctx.archive}")
 
 
 def compute_forward(ctx: DemoContext) -> None:
-    """A 274-channel helmet around the head and the spherical-model gain (``/<subject>/forward``)."""
-    mesh = ctx.data["mesh"]
-    ctx.data["sensors"] = sensors = helmet_array(274, head=mesh)
-    ctx.data["gain"] = gain = sphere_gain(mesh, sensors).compute()
+    """A 274-channel helmet around the head and the single-shell gain (``/<subject>/forward``)."""
+    mesh, head = ctx.data["mesh"], ctx.data["head"]
+    ctx.data["sensors"] = sensors = helmet_array(274, head=head)
+    ctx.data["gain"] = gain = forward_gain(mesh, sensors, head, model="single_shell").compute()
     archive.save(
         gain.to_dataset(),
         ctx.archive,
         ctx.group("forward"),
         provenance={
-            "function": "laminarray.forward.sphere_gain",
-            "parameters": {"n_channels": 274},
+            "function": "laminarray.forward.gain",
+            "parameters": {"n_channels": 274, "model": "single_shell"},
         },
     )
-    ctx.log(f"computed the spherical gain {dict(gain.sizes)} -> /{ctx.group('forward')}")
+    ctx.log(f"computed the single-shell gain {dict(gain.sizes)} -> /{ctx.group('forward')}")
 
 
 def simulate_data(ctx: DemoContext) -> None:

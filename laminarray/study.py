@@ -332,6 +332,10 @@ class Subject:
         """The laminar mesh (``/<subject>/mesh``)."""
         return self._group("mesh").to_dataset()
 
+    def head(self) -> xr.Dataset:
+        """The head model (``/<subject>/head``; see :func:`laminarray.forward.head_model`)."""
+        return self._group("head").to_dataset()
+
     @property
     def sessions(self) -> list[str | None]:
         """Session names, or ``[None]`` for a single one."""
