@@ -20,6 +20,7 @@ import xarray as xr
 from scipy import stats as _sps
 
 from ._validation import LaminarrayError, check_option, describe
+from .plausibility import check_trials
 
 __all__ = ["ttest_1samp", "ttest_rel", "ttest_rel_corrected"]
 
@@ -134,6 +135,7 @@ def ttest_rel_corrected(
     >>> res = ttest_rel_corrected(diff, "trial")
     """
     data = _check_data(data, dim)
+    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     check_option("tail", tail, _TAILS)
     n, mean, var = _moments(data, dim)
     if correction is None:
@@ -178,6 +180,7 @@ def ttest_1samp(data: xr.DataArray, dim: str, popmean: float = 0.0, tail: int = 
         ``t``, ``df``, ``p`` over the remaining dims (lazy on dask input).
     """
     data = _check_data(data, dim)
+    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     check_option("tail", tail, _TAILS)
     n, mean, var = _moments(data, dim)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -64,6 +64,10 @@ def group_parts(group: str | None) -> tuple[str, ...]:
         return ()
     if not isinstance(group, str):
         raise ArchiveError(f"`group` must be a str such as 'sub-01/mesh', got {group!r}")
+    if not group.strip():
+        raise ArchiveError(
+            f"`group` must name a group such as 'sub-01/mesh' ('/' for the root); got {group!r}"
+        )
     parts = tuple(p for p in group.strip("/").split("/") if p)
     for part in parts:
         if part.startswith(".") or part == ZARR_JSON:
@@ -113,6 +117,8 @@ def root_attrs() -> dict[str, Any]:
 
 def check_root(root: Path) -> dict[str, Any]:
     """Return the root attrs or raise an :class:`ArchiveError` for a missing or newer archive."""
+    if not root.exists():
+        raise ArchiveError(f"{root} does not exist: expected a laminarray archive directory")
     meta = node_metadata(root)
     if meta is None:
         raise ArchiveError(f"{root} is not a laminarray archive: no {ZARR_JSON} found")

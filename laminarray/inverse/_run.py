@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._progress import Progress
 from .._validation import LaminarrayError
 from ._inputs import Problem, woi_samples
 from ._kernels import Fit, Stopwatch, fit_ebb, fit_msp
@@ -93,6 +94,8 @@ def run(
     settings: InversionSettings,
     *,
     reduced: Reduced | None = None,
+    progress: bool | None = False,
+    label: str = "inversion",
 ) -> RunResult:
     """Invert ``problem`` with ``settings`` over every cross-validation fold.
 
@@ -102,6 +105,11 @@ def run(
         Data already reduced with ``A = I`` (shared between forward models
         when ``n_spatial_modes="all"``); used when there is no
         cross-validation.
+    progress : bool, optional
+        Report folds and stages on stderr (None: the ``progress`` option);
+        False by default, for the inversions run inside a comparison.
+    label : str
+        Name shown on the progress line.
     """
     samples = woi_samples(settings.woi, problem.times, problem.sfreq)
     patches = _patches(problem, settings)
@@ -110,28 +118,32 @@ def run(
     )
     free, errors = [], []
     timings: dict[str, float] = {}
-    for train, test in splits:
-        watch = Stopwatch()
-        gain = problem.gain[train] if test.size else problem.gain
-        data = problem.data if test.size == 0 else problem.data[train]
-        a = spatial_modes(gain, settings.n_spatial_modes)
-        if reduced is None or test.size:
-            reduced = reduce_window(
-                data,
-                a,
-                samples,
-                problem.times,
-                foi=settings.foi,
-                n_temp_modes=settings.n_temp_modes,
-                hann=settings.hann,
-            )
-        watch.lap("modes")
-        fit = fit_window(lead_field(a, gain), problem, a, reduced, settings.method, patches)
-        for stage, seconds in {**watch.times, **fit.timings}.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        free.append(fit.free_energy)
-        if test.size:
-            errors.append(_channel_error(problem, fit, train, test, settings.hann))
+    with Progress(label, len(splits), "folds", progress=progress) as bar:
+        for train, test in splits:
+            watch = Stopwatch()
+            gain = problem.gain[train] if test.size else problem.gain
+            data = problem.data if test.size == 0 else problem.data[train]
+            a = spatial_modes(gain, settings.n_spatial_modes)
+            if reduced is None or test.size:
+                bar.set_stage("reducing the data")
+                reduced = reduce_window(
+                    data,
+                    a,
+                    samples,
+                    problem.times,
+                    foi=settings.foi,
+                    n_temp_modes=settings.n_temp_modes,
+                    hann=settings.hann,
+                )
+            watch.lap("modes")
+            bar.set_stage(f"fitting {settings.method}")
+            fit = fit_window(lead_field(a, gain), problem, a, reduced, settings.method, patches)
+            for stage, seconds in {**watch.times, **fit.timings}.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            free.append(fit.free_energy)
+            if test.size:
+                errors.append(_channel_error(problem, fit, train, test, settings.hann))
+            bar.advance()
     return RunResult(
         fit=fit,
         modes=a,
@@ -284,6 +296,7 @@ def invert(
     smoothing: Any,
     settings: InversionSettings,
     priors: Any = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Validate, invert and label: the body of the public inversion functions."""
     from ._inputs import flat_priors, prepare
@@ -291,4 +304,5 @@ def invert(
     problem = prepare(sensor, gain, mesh, smoothing, settings.patch_size, settings.layer)
     if priors is not None:
         settings = replace(settings, priors=tuple(flat_priors(priors, problem.gain_template)))
-    return to_dataset(problem, settings, run(problem, settings))
+    label = f"invert_{settings.method.lower()}"
+    return to_dataset(problem, settings, run(problem, settings, progress=progress, label=label))

@@ -11,6 +11,7 @@ import xarray as xr
 
 from .._projection import align_channels, auto_chunk, project_block
 from .._validation import LaminarrayError, describe
+from ..plausibility import check_amplitude, check_selection
 from ..schema import validate_projector, validate_sensor
 
 #: Target bytes of one output block of the source estimate.
@@ -57,10 +58,13 @@ def apply_inverse(
     projector = inverse["projector"] if isinstance(inverse, xr.Dataset) else inverse
     projector = validate_projector(projector)
     sensor = validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     if layers is not None:
-        projector = projector.sel(layer=[layers] if isinstance(layers, str) else list(layers))
+        projector = projector.sel(layer=check_selection(layers, projector["layer"], "layers"))
     if vertices is not None:
-        projector = projector.sel(vertex=np.atleast_1d(vertices))
+        projector = projector.sel(
+            vertex=check_selection(vertices, projector["vertex"], "vertices")
+        )
     data = align_channels(sensor["data"], projector)
     units = str(projector.attrs["units"]).split("/")
     if len(units) == 2 and units[1] != data.attrs["units"]:

@@ -45,6 +45,9 @@ PARAMETERS = """
         Invert on this layer of ``gain`` only.
     seed : int
         Seed of the random channel split (SPM's is unseeded).
+    progress : bool, optional
+        Report the folds and stages on stderr (default
+        :func:`laminarray.options.show_progress`).
 """
 
 RETURNS = """
@@ -79,6 +82,7 @@ def invert_ebb(
     ideal_pc_test: float = 0.0,
     layer: str | None = None,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Empirical Bayesian beamformer inversion with SPM's free energy.
 
@@ -108,7 +112,7 @@ def invert_ebb(
         layer=layer,
         seed=seed,
     )
-    return invert(sensor, gain, mesh, smoothing, settings)
+    return invert(sensor, gain, mesh, smoothing, settings, progress=progress)
 
 
 invert_ebb.__doc__ = (invert_ebb.__doc__ or "").format(parameters=PARAMETERS, returns=RETURNS)

@@ -30,6 +30,7 @@ def invert_msp(
     ideal_pc_test: float = 0.0,
     layer: str | None = None,
     seed: int = 0,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Multiple sparse priors inversion with SPM's free energy.
 
@@ -65,7 +66,7 @@ def invert_msp(
         n_patches=n_patches,
         seed=seed,
     )
-    return invert(sensor, gain, mesh, smoothing, settings, priors=priors)
+    return invert(sensor, gain, mesh, smoothing, settings, priors=priors, progress=progress)
 
 
 invert_msp.__doc__ = (invert_msp.__doc__ or "").format(parameters=PARAMETERS, returns=RETURNS)

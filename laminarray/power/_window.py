@@ -12,6 +12,7 @@ import xarray as xr
 from .. import schema
 from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option, describe
+from ..plausibility import check_amplitude, check_window
 from . import _features
 
 __all__ = ["window_power", "window_samples"]
@@ -24,7 +25,9 @@ BLOCK_BYTES = 192 * 2**20
 TIME_TOLERANCE = 1e-9
 
 
-def window_samples(times: Any, window: Sequence[float], name: str = "window") -> tuple[int, int]:
+def window_samples(
+    times: Any, window: Sequence[float], name: str = "window", *, epoch: Any = None
+) -> tuple[int, int]:
     """Sample range of the half-open window ``[t0, t1)`` (seconds), as laMEG selects it.
 
     Parameters
@@ -33,24 +36,22 @@ def window_samples(times: Any, window: Sequence[float], name: str = "window") ->
         Increasing sample times in s.
     window : (float, float)
         ``(t0, t1)`` in s; a sample ``t`` is in the window when ``t0 <= t < t1``
-        (each edge with a 1 ns tolerance for float rounding).
+        (each edge with a 1 ns tolerance for float rounding); it must lie
+        within the data (never clipped, see
+        :func:`laminarray.plausibility.check_window`).
     name : str
         Argument name for error messages.
+    epoch : array, optional
+        Sample times of the whole epoch the window must lie in (default
+        ``times``; an inversion may cover one sample fewer than its data).
 
     Returns
     -------
     (int, int)
         ``(start, stop)`` indices: the window is ``times[start:stop]``.
     """
-    try:
-        t0, t1 = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise LaminarrayError(
-            f"`{name}` must be a pair (start, end) in s, got {window!r}"
-        ) from None
-    if not t0 < t1:
-        raise LaminarrayError(f"`{name}` must have start < end (s), got {window!r}")
     times = np.asarray(times, dtype=np.float64)
+    t0, t1 = check_window(window, times if epoch is None else epoch, name)
     start = int(np.searchsorted(times, t0 - TIME_TOLERANCE, side="left"))
     stop = int(np.searchsorted(times, t1 - TIME_TOLERANCE, side="left"))
     if stop <= start:
@@ -221,6 +222,7 @@ def window_power(
     check_option("measure", measure, MEASURES)
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     projector, temporal = _projector_and_temporal(inverse)
     layer_pos = _positions(projector.indexes["layer"], _layer_names(projector, layers), "layer")
     vertex_pos = (
@@ -228,9 +230,13 @@ def window_power(
         if vertices is None
         else _positions(projector.indexes["vertex"], vertices, "vertex")
     )
+    epoch = sensor["time"].values
     data, temporal_matrix = inversion_samples(align_channels(sensor["data"], projector), temporal)
     times = data["time"].values
-    windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
+    windows = tuple(
+        window_samples(times, window, name, epoch=epoch)
+        for name, window in (("woi", woi), ("baseline", baseline))
+    )
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize

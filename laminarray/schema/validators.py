@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .. import plausibility
 from .._validation import SchemaError, describe
 from ._vocabulary import (
     FACE_DIMS,
@@ -92,6 +93,7 @@ def _check_time(obj: Any, what: str) -> None:
         _check_increasing(values, "time")
     except SchemaError as exc:
         raise SchemaError(f"{what}: {exc}") from None
+    plausibility.check_time_axis(values, what)
 
 
 def _check_finite(array: Any, what: str, check_finite: bool) -> Any:
@@ -206,13 +208,16 @@ def validate_projector(proj: xr.DataArray, *, check_finite: bool = False) -> xr.
     """Check an inverse projector ``([window,] layer, vertex, channel)``.
 
     A leading ``window`` dim holds one projector per window of a
-    sliding-window inversion.
+    sliding-window inversion. A gain matrix (dims led by ``channel``, units
+    sensor units per source units) is refused.
 
     Returns
     -------
     xarray.DataArray
         Transposed to canonical order.
     """
+    if isinstance(proj, xr.DataArray):
+        plausibility.check_projector_units(proj, "projector")
     return _validate_array(proj, PROJECTOR_DIMS, "projector", check_finite, leading=("window",))
 
 
@@ -337,7 +342,8 @@ def check_consistent(
             n_obj, n_mesh = obj.sizes[dim], mesh.sizes[dim]
             if n_obj != n_mesh:
                 raise SchemaError(
-                    f"{name} and mesh disagree on the number of {dim}s: "
+                    f"{name} and mesh disagree on the number of "
+                    f"{'vertices' if dim == 'vertex' else 'layers'}: "
                     f"{name} has {n_obj}, mesh has {n_mesh}"
                 )
         if not np.array_equal(as_str(obj["layer"].values), as_str(mesh["layer"].values)):
