@@ -9,7 +9,7 @@ names (see :mod:`laminarray.schema`), stored as Zarr study archives
 import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from . import accessor as _accessor  # noqa: F401  (registers the .lam accessor)
+from ._lazy import after_import as _after_import
 from ._lazy import lazy_attributes as _lazy_attributes
 from ._validation import ArchiveError, LaminarrayError, MissingDependencyError, SchemaError
 from ._version import __version__
@@ -129,6 +129,8 @@ _LOCATIONS = {
 }
 
 _attributes = _lazy_attributes(__name__, _LOCATIONS)
+# the .lam accessor is registered as soon as xarray is imported (now, if it already is)
+_after_import("xarray", lambda: _importlib.import_module(f"{__name__}.accessor"))
 
 
 def __getattr__(name: str) -> object:
