@@ -45,6 +45,7 @@ from .options import OPTIONS
 
 __all__ = [
     "AMPLITUDE_RANGES",
+    "MAX_EPOCH_SPAN",
     "MAX_TIME_STEP",
     "check_amplitude",
     "check_patch_size",
@@ -58,6 +59,9 @@ __all__ = [
 #: Largest sample step (s) taken as seconds: 5 Hz. A step at least this large
 #: is what milliseconds look like (1 ms at 1 kHz, 1.667 ms at 600 Hz).
 MAX_TIME_STEP = 0.2
+#: Longest epoch (s) of epoched data (more than one trial): 700 ms labelled
+#: seconds spans 700 "s" whatever the sampling rate.
+MAX_EPOCH_SPAN = 60.0
 #: Plausible range of the RMS amplitude of sensor data in laminarray's
 #: canonical units (from femtotesla noise floors to unshielded raw recordings).
 AMPLITUDE_RANGES = {"fT": (1e-4, 1e9), "fT/mm": (1e-5, 1e8), "uV": (1e-4, 1e7)}
@@ -73,8 +77,8 @@ def enabled() -> bool:
 _ESCAPE = "(if this is intended, wrap the call in `with laminarray.set_options(check_plausibility=False):`)"
 
 
-def check_time_axis(times: Any, what: str) -> None:
-    """Refuse a time axis in seconds whose sample step is that of milliseconds.
+def check_time_axis(times: Any, what: str, n_trials: int = 1) -> None:
+    """Refuse a time axis in seconds whose step or span is that of milliseconds.
 
     Parameters
     ----------
@@ -82,22 +86,34 @@ def check_time_axis(times: Any, what: str) -> None:
         Increasing sample times, declared in s.
     what : str
         The object, for the message (e.g. ``"sensor data"``).
+    n_trials : int
+        Number of trials: epoched data (more than one) must span at most
+        :data:`MAX_EPOCH_SPAN`.
 
     Raises
     ------
     SchemaError
-        When the median step is at least :data:`MAX_TIME_STEP` (below 5 Hz).
+        When the median step is at least :data:`MAX_TIME_STEP` (below 5 Hz),
+        or epochs span more than :data:`MAX_EPOCH_SPAN`.
     """
     times = np.asarray(times, dtype=np.float64)
     if not enabled() or times.size < 2:
         return
     step = float(np.median(np.diff(times)))
+    span = float(times[-1] - times[0])
     if step >= MAX_TIME_STEP:
         raise SchemaError(
             f"{what} `time` must be in seconds with a sample step below {MAX_TIME_STEP} s "
             f"(sampling above {1 / MAX_TIME_STEP:g} Hz); found a step of {step:.6g} "
             f"(span {times[0]:.6g} to {times[-1]:.6g}). If the times are in milliseconds, "
             "convert them: ds.assign_coords(time=ds.time / 1000) " + _ESCAPE
+        )
+    if n_trials > 1 and span > MAX_EPOCH_SPAN:
+        raise SchemaError(
+            f"{what} `time` must be in seconds with epochs of at most {MAX_EPOCH_SPAN:g} s; "
+            f"found {n_trials} trials spanning {span:.6g} (from {times[0]:.6g} to "
+            f"{times[-1]:.6g}). If the times are in milliseconds, convert them: "
+            "ds.assign_coords(time=ds.time / 1000) " + _ESCAPE
         )
 
 

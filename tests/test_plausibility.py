@@ -46,6 +46,11 @@ def test_times_in_ms_labelled_seconds_are_refused_with_a_hint():
     assert "time / 1000" in message  # the one-line hint for ms
     with lam.set_options(check_plausibility=False):  # the documented escape hatch
         assert _sensor(times=TIMES * 1000).sizes["time"] == TIMES.size
+    # at 10 kHz a millisecond step is small, but epochs of 700 "s" are not plausible
+    fast = lam.schema.time_axis(7000, 10.0, -200.0)
+    with pytest.raises(lam.SchemaError, match="epochs of at most 60 s; found 6 trials spanning"):
+        _sensor(times=fast)
+    assert _sensor(n_trials=1, times=lam.schema.time_axis(7000, 50.0)).sizes["trial"] == 1
 
 
 def test_tesla_values_labelled_ft_are_refused_naming_the_units():

@@ -81,7 +81,7 @@ def _check_unique_in(values: np.ndarray, dim: str, what: str) -> None:
         raise SchemaError(f"{what} has duplicated `{dim}` labels: {uniq[counts > 1][:5].tolist()}")
 
 
-def _check_time(obj: Any, what: str) -> None:
+def _check_time(obj: Any, what: str, n_trials: int = 1) -> None:
     values = _check_coord(obj, "time", what).astype(np.float64)
     units = obj.coords["time"].attrs.get("units")
     if units not in (None, "s"):
@@ -93,7 +93,7 @@ def _check_time(obj: Any, what: str) -> None:
         _check_increasing(values, "time")
     except SchemaError as exc:
         raise SchemaError(f"{what}: {exc}") from None
-    plausibility.check_time_axis(values, what)
+    plausibility.check_time_axis(values, what, n_trials)
 
 
 def _check_finite(array: Any, what: str, check_finite: bool) -> Any:
@@ -138,7 +138,7 @@ def _validate_array(
     if "layer" in expected and "depth" not in obj.coords:
         raise SchemaError(f"{what} is missing the `depth (layer)` coordinate")
     if "time" in expected:
-        _check_time(obj, what)
+        _check_time(obj, what, obj.sizes.get("trial", 1))
     checked = _check_finite(obj.data, what, check_finite)
     return obj.copy(data=checked) if checked is not obj.data else obj
 
