@@ -34,6 +34,7 @@ def _check_data(data: Any, dim: str) -> xr.DataArray:
         raise LaminarrayError(f"`dim` must be one of the dims of `data` {data.dims}; got {dim!r}")
     if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
         raise LaminarrayError(f"`data` must hold real numbers, got dtype {data.dtype}")
+    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     return data
 
 
@@ -135,7 +136,6 @@ def ttest_rel_corrected(
     >>> res = ttest_rel_corrected(diff, "trial")
     """
     data = _check_data(data, dim)
-    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     check_option("tail", tail, _TAILS)
     n, mean, var = _moments(data, dim)
     if correction is None:
@@ -180,7 +180,6 @@ def ttest_1samp(data: xr.DataArray, dim: str, popmean: float = 0.0, tail: int = 
         ``t``, ``df``, ``p`` over the remaining dims (lazy on dask input).
     """
     data = _check_data(data, dim)
-    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     check_option("tail", tail, _TAILS)
     n, mean, var = _moments(data, dim)
     with np.errstate(invalid="ignore", divide="ignore"):
