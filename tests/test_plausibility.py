@@ -230,14 +230,11 @@ def test_accessor_offers_only_what_applies():
 
 
 def test_archive_errors_name_the_problem(tmp_path):
-    with pytest.raises(lam.ArchiveError, match="does not exist"):
+    with pytest.raises(lam.ArchiveError, match="no archive at"):
         lam.archive.open(tmp_path / "missing.zarr")
-    with pytest.raises(lam.ArchiveError, match="`group` must name a group"):
+    with pytest.raises(lam.ArchiveError, match="`group` is an empty string"):
         lam.archive.save(_sensor(), tmp_path / "y.zarr", "")
-    assert (
-        not (tmp_path / "y.zarr" / "zarr.json").exists()
-        or "data" not in lam.archive.open(tmp_path / "y.zarr").to_dataset()
-    )
+    assert not (tmp_path / "y.zarr" / "data").exists()
 
 
 def test_mesh_mismatch_says_vertices():
