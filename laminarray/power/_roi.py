@@ -271,7 +271,7 @@ def roi_power(
     sensor = validate_sensor(sensor)
     check_amplitude(sensor, lazy_ok=compute)
     check_trials(sensor.sizes["trial"], 2, "roi_power (a t-test over trials)")
-    projector, _ = _projector_and_temporal(inverse)
+    projector, _ = _projector_and_temporal(inverse, layers)
     names = _layer_names(projector, layers)
     if len(names) < 2:
         raise LaminarrayError(f"`layers` must name at least two layers to compare, got {names}")
