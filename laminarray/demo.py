@@ -22,10 +22,15 @@ from .forward import gain as forward_gain
 from .forward import helmet_array, lead_field_rms_diff
 from .inverse import compare_layers, invert_ebb
 from .run import demo_step
+from .schema import time_axis
 from .simulate import current_density
 
 SUBJECT = "sub-01"
 TRUE_LAYER = "pial"
+#: The simulated epoch: [TMIN, TMAX) s sampled at SFREQ Hz, t = 0 exactly on a sample.
+SFREQ = 600.0
+TMIN, TMAX = -0.2, 0.5
+TIMES = time_axis(round((TMAX - TMIN) * SFREQ), SFREQ, TMIN)
 
 
 @dataclasses.dataclass
@@ -118,7 +123,7 @@ def simulate_data(ctx: DemoContext) -> None:
     """Simulate a 20 Hz burst on one column of the true layer at -10 dB SNR (``/<subject>/sensor``)."""
     gain, mesh = ctx.data["gain"], ctx.data["mesh"]
     vertex = int(lead_field_rms_diff(gain).argmax("vertex"))
-    times = np.arange(-0.2, 0.5, 1 / 600)
+    times = TIMES
     active = times > 0
     signal = np.sin(2 * np.pi * 20 * times[active]) * np.hanning(active.sum())
     sim = current_density(
@@ -133,7 +138,7 @@ def simulate_data(ctx: DemoContext) -> None:
         times,
         n_trials=ctx.n_trials,
         seed=0,
-        woi=(0.0, 1.0),
+        woi=(0.0, TMAX),
     )
     ctx.data["sensor"] = sensor = sim.compute()
     ctx.data["true_vertex"] = vertex

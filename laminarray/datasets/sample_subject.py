@@ -20,6 +20,7 @@ import xarray as xr
 from .._validation import LaminarrayError, check_option
 from ..forward import gain as forward_gain
 from ..forward import helmet_array, lead_field_rms_diff, opm_array
+from ..schema import time_axis
 from ..simulate import current_density
 from .synthetic import synthetic_cortex, synthetic_head
 
@@ -168,4 +169,4 @@ def _times(tmin: float, tmax: float, sfreq: float) -> np.ndarray:
         raise LaminarrayError(
             f"need tmin < tmax and sfreq > 0; got tmin={tmin}, tmax={tmax}, sfreq={sfreq}"
         )
-    return tmin + np.arange(round((tmax - tmin) * sfreq) + 1) / sfreq
+    return time_axis(round((tmax - tmin) * sfreq) + 1, sfreq, tmin)

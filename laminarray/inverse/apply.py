@@ -12,6 +12,7 @@ import xarray as xr
 from .._blas import blas_task
 from .._projection import align_channels, auto_chunk, fused_projection, project_block
 from .._validation import LaminarrayError, describe
+from ..plausibility import check_amplitude, check_selection
 from ..power._features import mode_features
 from ..power._window import inversion_samples
 from ..schema import validate_projector, validate_sensor
@@ -90,10 +91,13 @@ def apply_inverse(
     projector = inverse["projector"] if isinstance(inverse, xr.Dataset) else inverse
     projector = validate_projector(projector)
     sensor = validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     if layers is not None:
-        projector = projector.sel(layer=[layers] if isinstance(layers, str) else list(layers))
+        projector = projector.sel(layer=check_selection(layers, projector["layer"], "layers"))
     if vertices is not None:
-        projector = projector.sel(vertex=np.atleast_1d(vertices))
+        projector = projector.sel(
+            vertex=check_selection(vertices, projector["vertex"], "vertices")
+        )
     data = align_channels(sensor["data"], projector)
     units = str(projector.attrs["units"])
     sensor_units, source_units = (

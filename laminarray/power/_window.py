@@ -13,6 +13,7 @@ from .. import schema
 from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option, describe
 from ..options import get_options
+from ..plausibility import check_amplitude, check_window
 from . import _features
 
 __all__ = ["window_power", "window_samples"]
@@ -26,7 +27,9 @@ BLOCK_BYTES = 192 * 2**20
 TIME_TOLERANCE = 1e-9
 
 
-def window_samples(times: Any, window: Sequence[float], name: str = "window") -> tuple[int, int]:
+def window_samples(
+    times: Any, window: Sequence[float], name: str = "window", *, epoch: Any = None
+) -> tuple[int, int]:
     """Sample range of the half-open window ``[t0, t1)`` (seconds), as laMEG selects it.
 
     Parameters
@@ -35,24 +38,22 @@ def window_samples(times: Any, window: Sequence[float], name: str = "window") ->
         Increasing sample times in s.
     window : (float, float)
         ``(t0, t1)`` in s; a sample ``t`` is in the window when ``t0 <= t < t1``
-        (each edge with a 1 ns tolerance for float rounding).
+        (each edge with a 1 ns tolerance for float rounding); it must lie
+        within the data (never clipped, see
+        :func:`laminarray.plausibility.check_window`).
     name : str
         Argument name for error messages.
+    epoch : array, optional
+        Sample times of the whole epoch the window must lie in (default
+        ``times``; an inversion may cover one sample fewer than its data).
 
     Returns
     -------
     (int, int)
         ``(start, stop)`` indices: the window is ``times[start:stop]``.
     """
-    try:
-        t0, t1 = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise LaminarrayError(
-            f"`{name}` must be a pair (start, end) in s, got {window!r}"
-        ) from None
-    if not t0 < t1:
-        raise LaminarrayError(f"`{name}` must have start < end (s), got {window!r}")
     times = np.asarray(times, dtype=np.float64)
+    t0, t1 = check_window(window, times if epoch is None else epoch, name)
     start = int(np.searchsorted(times, t0 - TIME_TOLERANCE, side="left"))
     stop = int(np.searchsorted(times, t1 - TIME_TOLERANCE, side="left"))
     if stop <= start:
@@ -272,13 +273,18 @@ def window_power(
     check_option("measure", measure, MEASURES)
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     # layers and vertices are selected before any projector block is read or converted
     projector, temporal = _projector_and_temporal(inverse, layers, vertices)
+    epoch = sensor["time"].values
     data, temporal_matrix = inversion_samples(
         align_channels(sensor["data"], projector), temporal, uncovered=uncovered
     )
     times = data["time"].values
-    windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
+    windows = tuple(
+        window_samples(times, window, name, epoch=epoch)
+        for name, window in (("woi", woi), ("baseline", baseline))
+    )
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize

@@ -33,6 +33,8 @@ from ._vocabulary import (
     XYZ,
     default_layer_names,
     layer_depths,
+    sampling_rate,
+    time_axis,
 )
 from .constructors import (
     gain_dataarray,
@@ -67,8 +69,10 @@ __all__ = [
     "layer_depths",
     "mesh_dataset",
     "projector_dataarray",
+    "sampling_rate",
     "sensor_dataset",
     "source_dataarray",
+    "time_axis",
     "validate_gain",
     "validate_mesh",
     "validate_projector",
