@@ -14,6 +14,7 @@ import xarray as xr
 from .._validation import LaminarrayError, describe
 from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
 from ..schema._vocabulary import as_str
+from ..schema.validators import select_mesh_layers
 from .modes import window_samples
 
 
@@ -77,7 +78,7 @@ def prepare(
     sensor = validate_sensor(sensor)
     gain = validate_gain(gain)
     if mesh is not None:
-        mesh = validate_mesh(mesh)
+        mesh = select_mesh_layers(validate_mesh(mesh), gain, "gain")
     if "xyz" in gain.dims:
         raise LaminarrayError(
             "`gain` has a free orientation (dim 'xyz'); the inversions need a fixed-orientation "
@@ -159,7 +160,7 @@ def _smoothing(
             )
         from ..surf.smoothing import smoothing_operator
 
-        return sp.csc_array(smoothing_operator(mesh.sel(layer=gain["layer"].values), patch_size))
+        return sp.csc_array(smoothing_operator(select_mesh_layers(mesh, gain, "gain"), patch_size))
     matrix = sp.csc_array(smoothing, dtype=np.float64)
     shape = matrix.shape
     if shape == (n_sources, n_sources):

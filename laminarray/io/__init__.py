@@ -35,6 +35,7 @@ __all__ = [
     "n_inversions",
     "read_fiducials",
     "read_gifti_mesh",
+    "read_lameg_dataset",
     "read_lameg_sources",
     "read_spm",
     "read_spm_gain",
@@ -52,6 +53,7 @@ __all__ = [
 
 # name -> submodule providing it (imported on first access)
 _LAZY = {
+    "read_lameg_dataset": "lameg",
     "read_lameg_sources": "lameg",
     "lameg_to_archive": "lameg",
 }

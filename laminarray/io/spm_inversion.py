@@ -591,7 +591,8 @@ def inversion_record(
             np.column_stack([full["window_start"].values, full["window_end"].values]) * 1000.0
         )
     else:
-        woi = inverse.attrs.get("woi", [times[0], times[-1]])
+        woi = inverse.attrs.get("woi")  # None: the whole epoch
+        woi = [times[0], times[-1]] if woi is None else woi
         record["woi"] = np.asarray(woi, dtype=np.float64).reshape(1, 2) * 1000.0
     if "foi" in inverse.attrs:
         record["lpf"], record["hpf"] = (float(f) for f in inverse.attrs["foi"])
