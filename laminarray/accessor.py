@@ -73,6 +73,7 @@ class DatasetAccessor(_LaminarAccessor):
     plot_layer_comparison = _delegate("viz.plot_layer_comparison")
     plot_sliding_window = _delegate("viz.plot_sliding_window")
     plot_roi_power = _delegate("viz.plot_roi_power")
+    plot_csd = _delegate("viz.plot_csd")  # a stored CSD result (its `csd` variable)
     best_transforms = _delegate("expression.best_transforms")
     expression_plot = _delegate("viz.expression_plot")
 
