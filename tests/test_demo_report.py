@@ -63,4 +63,5 @@ def test_the_first_view_faces_the_strongest_vertex(figures):
     view = title.split("— ")[1]
     assert view == lam.viz.surface.best_view(pial, pial[np.argmax(np.abs(t))])
     colour_bars = [ax.get_ylabel() for fig in figs.values() for ax in fig.axes]
-    assert "t, pial (unitless)" in colour_bars and "CSD (uA/mm3)" in colour_bars
+    assert "t, pial (unitless)" in colour_bars
+    assert "CSD (uA/mm3)" in colour_bars

@@ -234,7 +234,8 @@ def test_plot_surface_default_view_faces_the_strongest_vertex():
         assert fig.axes[0].get_title() == f"pial — {expected} (lh)"
     fig = viz.plot_surface(mesh, values, view=[None, "medial"])  # None avoids a listed view
     titles = [ax.get_title() for ax in fig.axes[:2]]
-    assert titles[1] == "pial — medial" and titles[0] != titles[1]
+    assert titles[1] == "pial — medial"
+    assert titles[0] != titles[1]
 
 
 def test_plot_surface_threshold_colours_only_faces_touching_drawn_vertices():
