@@ -58,6 +58,7 @@ class DatasetAccessor(_LaminarAccessor):
     downsample = _delegate("surf.downsample_mesh")
     remove_medial_wall = _delegate("surf.remove_medial_wall")
     plot_surface = _delegate("viz.plot_surface")
+    show_surface = _delegate("viz.show_surface")
     plot_coregistration = _delegate("viz.plot_coregistration")
     # sensor data
     to_spm = _delegate("io.write_spm")

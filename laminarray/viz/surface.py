@@ -123,6 +123,70 @@ def _vertex_values(values: Any, mesh: xr.Dataset, layer: str) -> np.ndarray | No
     return array
 
 
+def surface_geometry(
+    mesh: xr.Dataset, values: Any, layer: str, hemi: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validated ``(points (vertex, xyz) mm, faces (face, corner), values (vertex,) or None)``.
+
+    ``faces`` keeps the triangles of ``hemi`` only when given.
+    """
+    mesh = validate_mesh(mesh)
+    layers = [str(v) for v in mesh["layer"].values]
+    if layer not in layers:
+        raise LaminarrayError(f"`layer` must be one of {layers}; got {layer!r}")
+    points = np.asarray(mesh["vertices"].sel(layer=layer).values, dtype=np.float64)
+    faces = np.asarray(mesh["faces"].values)
+    data = _vertex_values(values, mesh, layer)
+    if hemi is not None:
+        check_option("hemi", hemi, ("lh", "rh"))
+        if "hemi" not in mesh.coords:
+            raise LaminarrayError("`hemi` was given but the mesh has no `hemi` coordinate")
+        keep = np.asarray(mesh["hemi"].values) == hemi
+        faces = faces[keep[faces].all(axis=1)]
+    return points, faces, data
+
+
+def anatomy_grey(points: np.ndarray, faces: np.ndarray, curvature: bool) -> np.ndarray:
+    """Grey level per vertex: gyri light, sulci dark (``curvature``), else uniform."""
+    if not curvature:
+        return np.full(points.shape[0], _GYRAL_GREY)
+    return np.where(sulcal_depth_sign(points, faces) >= 0, _GYRAL_GREY, _SULCAL_GREY)
+
+
+def value_colours(
+    data: np.ndarray,
+    *,
+    cmap: str | None,
+    norm: str | None,
+    vmin: float | None,
+    vmax: float | None,
+    vcenter: float,
+    n_bins: int,
+    threshold: float | None,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The colour mapping of :func:`plot_surface` (see its parameters).
+
+    Returns
+    -------
+    data : ndarray, shape (vertex,)
+        The values drawn (NaN below ``threshold``).
+    rgba : ndarray, shape (vertex, 4)
+    mappable : matplotlib.cm.ScalarMappable
+        Its norm holds the limits, its cmap the colour map.
+    """
+    if threshold is not None:
+        data = np.where(np.abs(data) >= threshold, data, np.nan)
+    signed = norm == "TS" if norm is not None else is_signed(data)
+    robust = robust_limits(data, signed=signed)
+    lo = robust[0] if vmin is None else float(vmin)
+    hi = robust[1] if vmax is None else float(vmax)
+    if norm is None:
+        norm = "TS" if signed and lo < vcenter < hi else "N"
+    cmap = cmap or (DIVERGING if norm == "TS" else SEQUENTIAL)
+    rgba, mappable = data_to_rgb(data, n_bins, cmap, lo, hi, vcenter, norm, ret_map=True)
+    return data, rgba, mappable
+
+
 def plot_surface(
     mesh: xr.Dataset,
     values: Any = None,
@@ -196,36 +260,22 @@ def plot_surface(
         One 3-D axes per view; each holds one ``Poly3DCollection`` with one
         polygon per drawn face.
     """
-    mesh = validate_mesh(mesh)
-    layers = [str(v) for v in mesh["layer"].values]
-    if layer not in layers:
-        raise LaminarrayError(f"`layer` must be one of {layers}; got {layer!r}")
-    points = np.asarray(mesh["vertices"].sel(layer=layer).values)
-    faces = np.asarray(mesh["faces"].values)
-    data = _vertex_values(values, mesh, layer)
-    if hemi is not None:
-        check_option("hemi", hemi, ("lh", "rh"))
-        if "hemi" not in mesh.coords:
-            raise LaminarrayError("`hemi` was given but the mesh has no `hemi` coordinate")
-        keep = np.asarray(mesh["hemi"].values) == hemi
-        faces = faces[keep[faces].all(axis=1)]
-    anatomy = np.full(points.shape[0], _GYRAL_GREY)
-    if curvature:
-        anatomy = np.where(sulcal_depth_sign(points, faces) >= 0, _GYRAL_GREY, _SULCAL_GREY)
+    points, faces, data = surface_geometry(mesh, values, layer, hemi)
+    anatomy = anatomy_grey(points, faces, curvature)
     face_rgb = np.repeat(anatomy[faces].mean(axis=1)[:, None], 3, axis=1)
     views = _views(view, points, faces, data, focus, hemi)
     mappable = None
     if data is not None:
-        if threshold is not None:
-            data = np.where(np.abs(data) >= threshold, data, np.nan)
-        signed = norm == "TS" if norm is not None else is_signed(data)
-        robust = robust_limits(data, signed=signed)
-        lo = robust[0] if vmin is None else float(vmin)
-        hi = robust[1] if vmax is None else float(vmax)
-        if norm is None:
-            norm = "TS" if signed and lo < vcenter < hi else "N"
-        cmap = cmap or (DIVERGING if norm == "TS" else SEQUENTIAL)
-        rgba, mappable = data_to_rgb(data, n_bins, cmap, lo, hi, vcenter, norm, ret_map=True)
+        data, rgba, mappable = value_colours(
+            data,
+            cmap=cmap,
+            norm=norm,
+            vmin=vmin,
+            vmax=vmax,
+            vcenter=vcenter,
+            n_bins=n_bins,
+            threshold=threshold,
+        )
         drawn = np.isfinite(data)[faces]  # (face, corner)
         coloured = drawn.any(axis=1)
         colour = (rgba[faces][..., :3] * drawn[..., None]).sum(axis=1)
@@ -255,7 +305,7 @@ def plot_surface(
         ax.set_axis_off()
         ax.set_title(f"{layer} — {name}" + (f" ({hemi})" if hemi else ""))
     if mappable is not None and colorbar:
-        fig.colorbar(mappable, ax=fig.axes, shrink=0.6, label=_label(values))
+        fig.colorbar(mappable, ax=fig.axes, shrink=0.6, label=colour_label(values))
     finish(fig, save_to)
     return fig
 
@@ -286,7 +336,7 @@ def _views(
     return views
 
 
-def _label(values: Any) -> str:
+def colour_label(values: Any) -> str:
     """Colour bar label: the values' name and units."""
     if not isinstance(values, xr.DataArray):
         return "value (a.u.)"
