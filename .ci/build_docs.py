@@ -23,6 +23,7 @@ API_NAMES = (
     "laminarray.power.roi_power",
     "laminarray.viz.plot_csd",
     "laminarray.viz.power.plot_roi_power",
+    "laminarray.viz.show_surface",
     "laminarray.datasets.sample",
     "laminarray.archive.save",
 )
