@@ -180,7 +180,9 @@ def test_layers_and_roi_select_sources(planted, planted_result):
     es = _search(sensor, projector, transform, layers=["pial", "0.500"], roi=roi)
     assert es.sizes == {"transform": 1, "layer": 2, "vertex": 2, "latency": LATENCIES.size}
     expected = planted_result["log_p"].sel(layer=["pial", "0.500"], vertex=[2, VERTEX])
-    xr.testing.assert_allclose(es["log_p"], expected)
+    # correlations run in float32 (about 1e-6 relative): BLAS may pick another kernel for a
+    # smaller block, or after other tests changed its thread count, so log10 p agrees to ~1e-5
+    xr.testing.assert_allclose(es["log_p"], expected, rtol=1e-4, atol=1e-5)
     by_label = _search(sensor, projector, transform, layers="0.500", roi=[VERTEX])
     assert by_label.sizes["layer"] == 1
     assert by_label.sizes["vertex"] == 1
