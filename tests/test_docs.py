@@ -2,7 +2,7 @@
 
 The site itself is built offline by CI after the tests (``.ci/build_docs.py``).
 
-Every fenced ``python`` block of README.md and docs/*.md runs, in page order,
+Every fenced ``python`` block of README.md and docs/**/*.md runs, in page order,
 in one namespace per page, in a temporary working directory. The pages may
 assume a small subject (:func:`_world`): the names ``mesh``, ``sensor``,
 ``gain``, ``inverse``, ``source`` ... and the files ``study.zarr``,
@@ -26,7 +26,7 @@ import xarray as xr
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)]
 BLOCK = re.compile(
     r"^(?:<!-- docs-test: (?P<marker>[^\n]*?) -->\n)?```python\n(?P<code>.*?)^```", re.S | re.M
 )
@@ -213,7 +213,7 @@ def _mne_forward() -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_blocks_run(page, world, tmp_path, monkeypatch):
     names, files = world
     for item in files.iterdir():
