@@ -58,16 +58,7 @@ def test_page_holds_the_mesh_and_the_colours_of_plot_surface(mesh, tmp_path):
     normals = _array(scene["normals"], np.float32).reshape(-1, 3)
     np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
     colours = _array(scene["colours"], np.uint8).reshape(-1, 3)
-    drawn, rgba, _ = value_colours(
-        values.values,
-        cmap=None,
-        norm=None,
-        vmin=None,
-        vmax=None,
-        vcenter=0.0,
-        n_bins=1000,
-        threshold=1.0,
-    )
+    drawn, rgba, _ = value_colours(values.values, None, None, None, None, 0.0, 1000, 1.0)
     shown = np.isfinite(drawn)
     assert 0 < shown.sum() < shown.size
     np.testing.assert_array_equal(colours[shown], np.round(rgba[shown, :3] * 255))

@@ -139,14 +139,7 @@ def show_surface(
     bar = None
     if data is not None:
         data, rgba, mappable = value_colours(
-            data,
-            cmap=cmap,
-            norm=norm,
-            vmin=vmin,
-            vmax=vmax,
-            vcenter=vcenter,
-            n_bins=n_bins,
-            threshold=threshold,
+            data, cmap, norm, vmin, vmax, vcenter, n_bins, threshold
         )
         drawn = np.isfinite(data)
         rgb[drawn] = rgba[drawn, :3]

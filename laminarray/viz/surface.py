@@ -155,7 +155,6 @@ def anatomy_grey(points: np.ndarray, faces: np.ndarray, curvature: bool) -> np.n
 
 def value_colours(
     data: np.ndarray,
-    *,
     cmap: str | None,
     norm: str | None,
     vmin: float | None,
@@ -267,14 +266,7 @@ def plot_surface(
     mappable = None
     if data is not None:
         data, rgba, mappable = value_colours(
-            data,
-            cmap=cmap,
-            norm=norm,
-            vmin=vmin,
-            vmax=vmax,
-            vcenter=vcenter,
-            n_bins=n_bins,
-            threshold=threshold,
+            data, cmap, norm, vmin, vmax, vcenter, n_bins, threshold
         )
         drawn = np.isfinite(data)[faces]  # (face, corner)
         coloured = drawn.any(axis=1)
