@@ -1,35 +1,40 @@
-"""Benchmark: laMEG's ROI power comparison on fsaverage5 x 11 layers, fused vs floor vs direct.
+"""Benchmark: laMEG's ROI power comparison on fsaverage5 x 11 layers, against its floor.
 
-Problem (issue 7 item 5): fsaverage5 (20484 columns) x 11 layers = 225k
-sources, 274 MEG channels, 600 samples (600 Hz, -0.5..0.5 s), ``--trials``
-epochs; window of interest [0.1, 0.3) s, baseline [-0.4, -0.2) s; all 11
-layers (depth profile) so that every one of the 225k sources is processed.
-The projector is random (float32) with fsaverage5's vertex labels (20484
-columns, lh then rh); the random sensor data are written to a temporary Zarr
-store first and read lazily, trial chunk by trial chunk, during our run (they
-are never all in memory).
+Problem (issue 21): fsaverage5 (20484 columns) x 11 layers = 225k sources,
+274 MEG channels, 600 samples (600 Hz, -0.5..0.5 s), ``--trials`` epochs;
+window of interest [0.1, 0.3) s, baseline [-0.4, -0.2) s; mean Hilbert
+envelope (laMEG 0.2.1's defaults). The inverse is random (float32
+projector with fsaverage5's vertex labels) with ``--modes`` orthonormal
+temporal modes ``S`` (SPM's default: 4), so that sources are laMEG's
+``x = W·Y·S·Sᵀ``. The random sensor data are written to a temporary Zarr
+store first and read lazily during each run.
 
-Printed:
+Printed, each timed ``--repeats`` times (median, min):
 
-(a) our wall time for :func:`laminarray.power.roi_power` (everything: window
-    power, t-maps, ROI, laminar tests);
-(b) the GEMM floor measured in the same run: float32 numpy matmuls of the
-    same total shape ``(225k x 274) @ (274 x 600·trials)`` (in blocks, into a
-    reused output buffer), measured just before and just after (a) and
-    averaged (the machine may be shared), and the ratio (a)/(b); CPU times
-    are printed too;
-(c) peak RSS of our process (the floor and the direct approach run in child
-    processes);
-(d) the straightforward approach a user would write: per chunk of sources,
-    materialise the source time series with numpy (one matmul for all trials),
-    Hilbert envelope / variance, window means; timed on ``--direct-fraction``
-    of the chunks and extrapolated linearly (it is linear in the number of
-    chunks); and the speed ratio (d)/(a).
+(a) :func:`laminarray.power.roi_power` (everything: window power in the
+    inversion's temporal-mode space, t-maps, ROI, laminar test), pial vs
+    white and all 11 layers (depth profile);
+(b) the mode-space floor, measured in the same run in a child process: read
+    the sensor data from the store, ``Y_k·S`` for every trial, ``W·(Y_k·S)``
+    for all sources and trials, and the envelope product (analytic modes at
+    the window samples, magnitude, window means), in cache-sized numpy
+    blocks on as many threads as cores, one BLAS thread each; and the
+    ratio (a)/(b);
+(c) today's sensor-space path (``algorithm="projection"``: the analytic
+    sensor signal at every window sample projected through ``W``), pial vs
+    white, once, and the speedup (c)/(a) (``--skip-sensor-space`` skips it);
+(d) laMEG 0.2.1's ``roi_power_comparison``: it imports the compiled SPM
+    runtime (``spm_standalone``) and MATLAB at module import, so it cannot run
+    here; its time on this exact problem measured in issue 21 (474 s at its
+    default chunk_size=100, pial vs white, 100 trials) gives the speedup
+    (printed for that problem size only);
+(e) peak RSS of our process (the floor runs in a child process) and the
+    load average, since the machine may be shared.
 
 Run by hand (not collected by pytest), e.g.::
 
     python benchmarks/roi_power.py --trials 100
-    python benchmarks/roi_power.py --trials 400 --columns 2048   # a 10% quick run
+    python benchmarks/roi_power.py --trials 400 --skip-sensor-space   # memory flat in trials
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ import argparse
 import multiprocessing
 import os
 import resource
+import statistics
 import tempfile
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import dask
 import dask.array as da
@@ -55,118 +61,106 @@ from laminarray.power import roi_power
 
 SFREQ = 600.0
 WOI, BASELINE = (0.1, 0.3), (-0.4, -0.2)
+#: laMEG 0.2.1 roi_power_comparison on this problem, default chunk_size=100 (issue 21).
+LAMEG_SECONDS = 474.0
+ROWS = 512
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _inputs(args: argparse.Namespace, store: str):
+def _modes(args: argparse.Namespace) -> np.ndarray:
+    rng = np.random.default_rng(2)
+    return np.linalg.qr(rng.standard_normal((args.samples, args.modes)))[0]
+
+
+def _projector(args: argparse.Namespace) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((args.layers, args.columns, args.channels), dtype=np.float32)
+
+
+def _inputs(args: argparse.Namespace, store: str) -> tuple[xr.Dataset, xr.Dataset]:
     times = -0.5 + np.arange(args.samples) / SFREQ
     channels = [f"MEG{i:03d}" for i in range(args.channels)]
-    rng = np.random.default_rng(0)
-    projector = rng.standard_normal((args.layers, args.columns, args.channels), dtype=np.float32)
     hemi = np.where(np.arange(args.columns) < args.columns // 2, "lh", "rh")
-    projector = lam.projector_dataarray(projector, channels, hemi=hemi)
+    projector = lam.projector_dataarray(_projector(args), channels, hemi=hemi)
+    temporal = xr.DataArray(_modes(args), dims=("time", "temporal_mode"), coords={"time": times})
+    inverse = xr.Dataset({"projector": projector, "temporal_projector": temporal})
     data = da.random.default_rng(1).standard_normal(
-        (args.channels, args.samples, args.trials),
-        chunks=(-1, -1, args.trial_chunk),
-        dtype=np.float32,
+        (args.channels, args.samples, args.trials), chunks=(-1, -1, 25), dtype=np.float32
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zarr's notes on string dtypes / consolidated metadata
         lam.sensor_dataset(data, channels, times).to_zarr(store, mode="w")
         opened = xr.open_zarr(store)
     sensor = opened.assign_coords({name: opened[name].load() for name in opened.coords})
-    return sensor, projector, times
+    return sensor, inverse
 
 
-def _ours(sensor, projector, args) -> tuple[float, float]:
-    """Wall and CPU seconds of roi_power (threaded scheduler, one BLAS thread per dask thread)."""
-    start, cpu = time.perf_counter(), time.process_time()
-    with threadpool_limits(1, "blas"), dask.config.set(scheduler="threads"):
-        roi_power(
-            sensor, projector, WOI, BASELINE, measure=args.measure, layers="all", perc_thresh=75
-        )
-    return time.perf_counter() - start, time.process_time() - cpu
+#: CPU seconds (all threads) of every timed run of ours, by label.
+CPU: dict[str, list[float]] = {}
 
 
-def _gemm_floor(weights: np.ndarray, sensor: np.ndarray, block: int) -> tuple[float, float]:
-    """Wall and CPU seconds of ``weights @ sensor`` (all trials), in blocks of sources x trials."""
-    n_trials = sensor.shape[2]
-    step = 25
-    batches = [
-        np.ascontiguousarray(sensor[:, :, k : k + step]).reshape(sensor.shape[0], -1)
-        for k in range(0, n_trials, step)
-    ]
-    out = np.empty((block, batches[0].shape[1]), dtype=np.float32)
-    elapsed = cpu = 0.0
-    for s in range(0, weights.shape[0], block):
-        rows = weights[s : s + block]
-        for batch in batches:
-            target = out[: rows.shape[0], : batch.shape[1]]
-            start, cpu_start = time.perf_counter(), time.process_time()
-            np.matmul(rows, batch, out=target)
-            elapsed += time.perf_counter() - start
-            cpu += time.process_time() - cpu_start
-    return elapsed, cpu
+def _timed(function, repeats: int, label: str) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        start, cpu = time.perf_counter(), time.process_time()
+        function()
+        times.append(time.perf_counter() - start)
+        CPU.setdefault(label, []).append(time.process_time() - cpu)
+    return times
 
 
-def _direct(weights, sensor, times, measure, block, fraction) -> float:
-    """Straightforward numpy: materialise each chunk's source time series, then reduce."""
-    in_woi = (times >= WOI[0]) & (times < WOI[1])
-    in_base = (times >= BASELINE[0]) & (times < BASELINE[1])
-    n_channels, n_times, n_trials = sensor.shape
-    flat = sensor.reshape(n_channels, -1)
-    starts = list(range(0, weights.shape[0], block))
-    chosen = starts[:: max(1, round(1 / fraction))]
-    elapsed = 0.0
-    for s in chosen:
-        start = time.perf_counter()
-        x = (weights[s : s + block] @ flat).reshape(-1, n_times, n_trials)
-        if measure == "envelope":
-            amp = np.abs(hilbert(x, axis=1))
-            power = amp[:, in_woi].mean(1), amp[:, in_base].mean(1)
-        else:
-            power = x[:, in_woi].var(1), x[:, in_base].var(1)
-        _ = power[0] - power[1]
-        elapsed += time.perf_counter() - start
-    return elapsed * len(starts) / len(chosen)
+def _floor_job(args: argparse.Namespace, store: str, n_layers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of the mode-space floor (see the module docstring, (b))."""
+    weights = _projector(args)[[0, args.layers - 1] if n_layers == 2 else slice(None)]
+    weights = weights.reshape(-1, args.channels)
+    modes = _modes(args)
+    times = -0.5 + np.arange(args.samples) / SFREQ
+    masks = [(times >= lo - 1e-9) & (times < hi - 1e-9) for lo, hi in (WOI, BASELINE)]
+    analytic = hilbert(modes, axis=0)
+    chosen = np.concatenate([analytic[mask] for mask in masks])
+    real = np.ascontiguousarray(chosen.real.T, dtype=np.float32)
+    imag = np.ascontiguousarray(chosen.imag.T, dtype=np.float32)
+    reduce = np.zeros((chosen.shape[0], 2), dtype=np.float32)
+    reduce[: masks[0].sum(), 0] = 1 / masks[0].sum()
+    reduce[masks[0].sum() :, 1] = 1 / masks[1].sum()
+    n_threads = os.cpu_count() or 1
 
+    def envelope(rows: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.shape[0], 2), dtype=np.float32)
+        re = np.empty((ROWS, real.shape[1]), dtype=np.float32)
+        im = np.empty_like(re)
+        for s in range(0, rows.shape[0], ROWS):
+            block = rows[s : s + ROWS]
+            r, i = re[: block.shape[0]], im[: block.shape[0]]
+            np.matmul(block, real, out=r)
+            np.matmul(block, imag, out=i)
+            np.square(r, out=r)
+            np.square(i, out=i)
+            np.add(r, i, out=r)
+            np.sqrt(r, out=r)
+            np.matmul(r, reduce, out=out[s : s + ROWS])
+        return out
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=100, help="epochs (100..1000)")
-    parser.add_argument("--columns", type=int, default=20484, help="vertices per layer")
-    parser.add_argument("--layers", type=int, default=11)
-    parser.add_argument("--channels", type=int, default=274)
-    parser.add_argument("--samples", type=int, default=600)
-    parser.add_argument("--measure", choices=("envelope", "variance"), default="envelope")
-    parser.add_argument("--trial-chunk", type=int, default=25)
-    parser.add_argument("--direct-fraction", type=float, default=0.1)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        _run(args, f"{tmp}/sensor.zarr")
+    def task(sources: slice, coefficients: np.ndarray) -> np.ndarray:
+        a = (weights[sources] @ coefficients).reshape(-1, args.modes, args.trials)
+        return envelope(np.ascontiguousarray(a.transpose(0, 2, 1)).reshape(-1, args.modes))
 
-
-def _numpy_inputs(args: argparse.Namespace, store: str):
-    """The same projector (regenerated) and sensor data (read from the store) as numpy arrays."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = xr.open_zarr(store)["data"].values
-    rng = np.random.default_rng(0)
-    weights = rng.standard_normal((args.layers, args.columns, args.channels), dtype=np.float32)
-    return weights.reshape(-1, args.channels), data
-
-
-def _floor_job(args: argparse.Namespace, store: str) -> tuple[float, float]:
-    weights, data = _numpy_inputs(args, store)
-    return _gemm_floor(weights, data, block=2048)
-
-
-def _direct_job(args: argparse.Namespace, store: str, times: np.ndarray) -> float:
-    weights, data = _numpy_inputs(args, store)
-    return _direct(weights, data, times, args.measure, 256, args.direct_fraction)
+        stored = xr.open_zarr(store)["data"]  # imports and metadata: not part of the floor
+    start, cpu = time.perf_counter(), time.process_time()
+    with threadpool_limits(1, "blas"):
+        sensor = stored.values
+        coefficients = np.einsum("ctk,tm->cmk", sensor, modes.astype(np.float32))
+        coefficients = coefficients.reshape(args.channels, -1)
+        step = -(-weights.shape[0] // (4 * n_threads))
+        chunks = [slice(s, s + step) for s in range(0, weights.shape[0], step)]
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(lambda sources: task(sources, coefficients), chunks))
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _in_child(function, *arguments):
@@ -175,42 +169,96 @@ def _in_child(function, *arguments):
         return pool.submit(function, *arguments).result()
 
 
+def _ours(sensor, inverse, layers, **kwargs) -> None:
+    with dask.config.set(scheduler="threads"):
+        roi_power(sensor, inverse, WOI, BASELINE, layers=layers, perc_thresh=75, **kwargs)
+
+
+def _cpu(times: list[float]) -> str:
+    return f"median {statistics.median(times):6.2f} s"
+
+
+def _summary(times: list[float]) -> str:
+    return f"median {statistics.median(times):7.2f} s, min {min(times):7.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--columns", type=int, default=20484, help="vertices per layer")
+    parser.add_argument("--layers", type=int, default=11)
+    parser.add_argument("--channels", type=int, default=274)
+    parser.add_argument("--samples", type=int, default=600)
+    parser.add_argument("--modes", type=int, default=4, help="temporal modes of the inversion")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-sensor-space", action="store_true")
+    parser.add_argument("--skip-all-layers", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(args, f"{tmp}/sensor.zarr")
+
+
 def _run(args: argparse.Namespace, store: str) -> None:
-    sensor, projector, times = _inputs(args, store)
-    n_sources = args.layers * args.columns
+    sensor, inverse = _inputs(args, store)
     print(
-        f"roi_power benchmark: {args.layers} layers x {args.columns} columns = {n_sources} "
-        f"sources, {args.channels} channels, {args.samples} samples, {args.trials} trials, "
-        f"measure={args.measure}, woi={WOI} s, baseline={BASELINE} s"
+        f"roi_power benchmark: {args.layers} layers x {args.columns} columns, "
+        f"{args.channels} channels, {args.samples} samples, {args.trials} trials, "
+        f"{args.modes} temporal modes, envelope, woi={WOI} s, baseline={BASELINE} s; "
+        f"load average at start {os.getloadavg()} on {os.cpu_count()} cores"
     )
-    # the floor is measured just before and just after our run (in a child process) and
-    # averaged, so that a change of machine load during the run biases neither way
-    before = _in_child(_floor_job, args, store)
-    ours, ours_cpu = _ours(sensor, projector, args)
+    pair = ("pial", "white")
+    floor, ours, every, every_floor = [], [], [], []
+    floor_cpu: dict[str, list[float]] = {"pair": [], "all": []}
+    for _ in range(args.repeats):  # interleaved, so that load changes bias neither side
+        wall, cpu = _in_child(_floor_job, args, store, 2)
+        floor.append(wall)
+        floor_cpu["pair"].append(cpu)
+        ours += _timed(lambda: _ours(sensor, inverse, pair), 1, "pair")
+        if not args.skip_all_layers:
+            wall, cpu = _in_child(_floor_job, args, store, args.layers)
+            every_floor.append(wall)
+            floor_cpu["all"].append(cpu)
+            every += _timed(lambda: _ours(sensor, inverse, "all"), 1, "all")
     peak = _peak_mb()
-    print(f"(a) laminarray roi_power (all layers): {ours:8.2f} s (CPU {ours_cpu:.1f} s)")
-    print(f"(c) peak RSS of our run (floor and direct run in child processes): {peak:.0f} MB")
-    after = _in_child(_floor_job, args, store)
-    floor, floor_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+    ratio = statistics.median(ours) / statistics.median(floor)
+    print(f"(a) roi_power, pial vs white:  {_summary(ours)}, CPU {_cpu(CPU['pair'])}")
     print(
-        f"(b) GEMM floor (float32 numpy matmul, same total shape): {floor:8.2f} s "
-        f"(CPU {floor_cpu:.1f} s; {before[0]:.1f} s before and {after[0]:.1f} s after our run)"
+        f"(b) mode-space floor:          {_summary(floor)}, CPU {_cpu(floor_cpu['pair'])}; "
+        f"ratio (a)/(b) {ratio:.2f}"
     )
+    ratio_all = np.nan
+    if every:
+        ratio_all = statistics.median(every) / statistics.median(every_floor)
+        print(f"(a) roi_power, all layers:     {_summary(every)}, CPU {_cpu(CPU['all'])}")
+        print(
+            f"(b) mode-space floor:          {_summary(every_floor)}, "
+            f"CPU {_cpu(floor_cpu['all'])}; ratio {ratio_all:.2f}"
+        )
+    print(f"(e) peak RSS of our runs: {peak:.0f} MB")
+    sensor_space = np.nan
+    if not args.skip_sensor_space:
+        (sensor_space,) = _timed(
+            lambda: _ours(sensor, inverse, pair, algorithm="projection"), 1, "sensor"
+        )
+        print(
+            f"(c) sensor-space path (algorithm='projection'), pial vs white: "
+            f"{sensor_space:7.2f} s; mode space is {sensor_space / min(ours):.1f}x faster"
+        )
+    full_size = (args.columns, args.layers, args.trials, args.channels) == (20484, 11, 100, 274)
+    lameg = LAMEG_SECONDS / min(ours) if full_size else np.nan
+    if full_size:
+        print(
+            f"(d) laMEG 0.2.1 roi_power_comparison (issue 21's measurement, chunk_size=100): "
+            f"{LAMEG_SECONDS:.0f} s; mode space is {lameg:.0f}x faster"
+        )
+    load = os.getloadavg()
+    print(f"    load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores")
     print(
-        f"    ratio to the GEMM floor: {ours / floor:.2f} (CPU time ratio {ours_cpu / floor_cpu:.2f})"
-    )
-    direct = _in_child(_direct_job, args, store, times)
-    print(
-        f"(d) straightforward numpy (materialise per chunk of 256 sources; timed on "
-        f"{args.direct_fraction:.0%} of the chunks, extrapolated): {direct:8.2f} s"
-    )
-    print(f"    speedup vs straightforward: {direct / ours:.1f}x")
-    print(
-        f"    load average (1, 5, 15 min) at the end: {os.getloadavg()} on {os.cpu_count()} cores"
-    )
-    print(
-        f"roi_power: trials={args.trials} ratio_to_gemm={ours / floor:.2f} "
-        f"peak_mb={peak:.0f} speedup_vs_direct={direct / ours:.1f}"
+        f"roi_power: trials={args.trials} pair_s={min(ours):.2f} "
+        f"pair_ratio_to_floor={ratio:.2f} all_layers_s={min(every, default=np.nan):.2f} "
+        f"all_ratio_to_floor={ratio_all:.2f} speedup_vs_sensor_space="
+        f"{sensor_space / min(ours):.1f} speedup_vs_lameg={lameg:.0f} "
+        f"peak_mb={peak:.0f} load1={load[0]:.1f}"
     )
 
 

@@ -27,6 +27,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ._blas import blas_task
 from ._validation import SchemaError
 from .schema._vocabulary import as_str
 
@@ -83,7 +84,8 @@ def fused_projection(
         *feature_shape, k)``, returning an array of shape ``(L, v,
         *extra_shape, k)`` (or ``(L, v, *extra_shape, 1)`` with
         ``per_trial_chunk``). Must be a picklable module-level function so that
-        the graph runs on ``dask.distributed``.
+        the graph runs on ``dask.distributed``. It runs with one BLAS thread
+        (:mod:`laminarray._blas`): the dask threads are the parallelism.
     extra_shape : tuple of int
         Sizes of the output axes between ``vertex`` and ``trial``.
     dtype : numpy dtype
@@ -119,7 +121,7 @@ def fused_projection(
         # every (vertex chunk, trial chunk) pair is one task by design
         warnings.simplefilter("ignore", da.PerformanceWarning)
         out = da.blockwise(
-            kernel,
+            blas_task(kernel),
             "lv" + extra_ind + "k",
             projector,
             "lvc",

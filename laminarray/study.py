@@ -405,6 +405,7 @@ class Subject:
         trials: Any = None,
         *,
         session: str | None = None,
+        temporal: bool = False,
         compute: bool = False,
     ) -> xr.DataArray:
         """A lazy source estimate ``(layer, vertex, time, trial)``.
@@ -414,7 +415,10 @@ class Subject:
         of the session the inverse belongs to) with
         :func:`laminarray.inverse.apply_inverse` — after restricting the
         projector to the ROI/layers/vertices and the data to the trials and
-        time window, so only what was asked for is ever computed.
+        time window, so only what was asked for is ever computed. With
+        ``temporal`` the inversion's temporal projector is applied as laMEG
+        does (``W·Y·S·Sᵀ``, computed in its temporal-mode space over the
+        whole inversion window and expanded only at the ``time`` samples).
         """
         stored_names = self._names("source")
         if stored_names and (name is None or name in stored_names):
@@ -424,11 +428,25 @@ class Subject:
             return self._finish(src, compute)
         from .inverse import apply_inverse
 
-        projector = self._restrict(self.inverse(name)["projector"], roi, layers, vertices)
+        inverse = self.inverse(name)
+        projector = self._restrict(inverse["projector"], roi, layers, vertices)
         if session is None:
             session = self._inverse_session(name)
-        sensor = self.sensor(session=session, trials=trials, time=time)
-        return self._finish(apply_inverse(projector, sensor), compute)
+        if temporal:
+            sensor = self.sensor(session=session, trials=trials)
+            source = apply_inverse(
+                xr.Dataset(
+                    {"projector": projector, "temporal_projector": inverse["temporal_projector"]}
+                ),
+                sensor,
+                temporal=True,
+                time=time,
+            )
+        else:
+            source = apply_inverse(
+                projector, self.sensor(session=session, trials=trials, time=time)
+            )
+        return self._finish(source, compute)
 
     # ------------------------------------------------------------------ helpers
 

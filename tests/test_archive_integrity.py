@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 import laminarray as lam
 from laminarray import ArchiveError, archive
-from laminarray.archive import _layout, _write
+from laminarray.archive import _commit, _layout
 
 RNG = np.random.default_rng(1)
 CHANNELS = [f"MEG{i:03d}" for i in range(4)]
@@ -42,7 +41,7 @@ def _assert_intact(path, old):
     np.testing.assert_array_equal(back, old["data"].values)
     report = archive.verify(path)
     assert report.ok, str(report)
-    assert not any(p for p in _layout.staging_root(path).iterdir() if p.name != "lock")
+    assert not _commit.leftovers(path)
 
 
 def _failing_block(block, block_info=None):
@@ -75,41 +74,34 @@ class _Killed(BaseException):
     """Stands for the process dying: no cleanup code runs."""
 
 
-def _interrupt_swap(monkeypatch, *, cleanup: bool):
-    calls = []
-
-    def die_on_second_rename(src, dst):
-        calls.append(src)
-        if len(calls) == 2:
+def _die_at(monkeypatch, step):
+    def fault_point(name):
+        if name == step:
             raise _Killed
-        os.rename(src, dst)
 
-    monkeypatch.setattr(_layout, "move", die_on_second_rename)
-    if not cleanup:
-        monkeypatch.setattr(_write.shutil, "rmtree", lambda *a, **k: None)
-        monkeypatch.setattr(_layout, "recover", lambda root: None)
+    monkeypatch.setattr(_commit, "fault_point", fault_point)
 
 
-def test_exception_between_the_swap_renames_rolls_back(stored, monkeypatch):
+def test_exception_before_the_exchange_leaves_old_content(stored, monkeypatch):
     path, old = stored
-    _interrupt_swap(monkeypatch, cleanup=True)
+    _die_at(monkeypatch, "synced")
     with pytest.raises(_Killed):
         archive.save(_sensor(np.full((4, 10, 3), 7.0, "f4")), path, "sub-01/sensor")
     monkeypatch.undo()
     _assert_intact(path, old)
 
 
-def test_death_between_the_swap_renames_is_finished_by_the_next_reader(stored, monkeypatch):
+def test_exception_after_the_exchange_leaves_the_new_content(stored, monkeypatch):
     path, _ = stored
     new = _sensor(np.full((4, 10, 3), 7.0, "f4"))
-    _interrupt_swap(monkeypatch, cleanup=False)
+    _die_at(monkeypatch, "exchanged")
     with pytest.raises(_Killed):
         archive.save(new, path, "sub-01/sensor")
     monkeypatch.undo()
-    assert not (path / "sub-01" / "sensor").exists()  # the crash window
-    tree = archive.open(path)  # rolls the complete new group forward
+    tree = archive.open(path)
     np.testing.assert_array_equal(tree["sub-01/sensor"]["data"].values, new["data"].values)
     assert archive.verify(path).ok
+    assert not _commit.leftovers(path)
 
 
 _KILLED_WRITER = """
@@ -146,7 +138,7 @@ def test_sigkill_mid_write_leaves_old_content(stored, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert any(p.is_dir() for p in _layout.staging_root(path).iterdir())  # its leftovers
+    assert _commit.leftovers(path)  # its stage
     np.testing.assert_array_equal(
         archive.open(path)["sub-01/sensor"]["data"].values, old["data"].values
     )

@@ -30,18 +30,21 @@ def test_make_sensors_magnetometer_and_gradiometer_coils():
     pos = np.array([[0, 0, 100.0], [50, 0, 90]])
     ori = np.array([[0, 0, 2.0], [1, 0, 1]])
     mag = make_sensors(pos, ori)
-    assert mag["coil_position"].shape == (2, 1, 3)
+    assert mag["coil_position"].shape == (2, 3)
+    np.testing.assert_array_equal(mag["coil_weight"].values, np.eye(2))
     np.testing.assert_allclose(np.linalg.norm(mag["orientation"], axis=1), 1)
     assert list(mag["channel"].values) == ["MEG001", "MEG002"]
     assert set(mag["ch_type"].values) == {"MEG"}
     grad = make_sensors(pos, ori, ["a", "b"], kind="gradiometer", baseline=40, coil_size=8)
-    assert grad["coil_position"].shape == (2, 8, 3)
+    assert grad["coil_position"].shape == (16, 3)
     np.testing.assert_allclose(grad["coil_weight"].sum("coil"), 0)
+    assert np.count_nonzero(grad["coil_weight"].values) == 16  # 8 points per channel
     unit = grad["orientation"].values
+    points = grad["coil_position"].values.reshape(2, 8, 3)
     # far coils lie 40 mm further along the orientation, in the coil plane +-2 mm
-    far = grad["coil_position"].values[:, 4:].mean(axis=1)
+    far = points[:, 4:].mean(axis=1)
     np.testing.assert_allclose(far - pos, 40 * unit, atol=1e-12)
-    offsets = grad["coil_position"].values[:, :4] - pos[:, None]
+    offsets = points[:, :4] - pos[:, None]
     np.testing.assert_allclose(np.einsum("ckx,cx->ck", offsets, unit), 0, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(offsets, axis=-1), 2 * np.sqrt(2))
 

@@ -218,6 +218,27 @@ def test_apply_inverse_is_lazy_and_equals_projector_times_data(sensor, gain, qg,
     lam.validate_source(src)
 
 
+def test_apply_inverse_temporal_equals_the_sensor_space_projection(sensor, gain, qg):
+    """laMEG's x = W·Y·S·Sᵀ, computed in temporal-mode space and expanded on a window only."""
+    inv = invert_ebb(sensor, gain, smoothing=qg, n_spatial_modes="all")
+    data = sensor.assign(data=sensor["data"].chunk({"trial": 7}))
+    with raise_if_dask_computes():
+        src = apply_inverse(
+            inv, data, vertices=[3, 45], layers="white", temporal=True, time=(0.0, 0.05)
+        )
+    modes = inv["temporal_projector"]
+    covered = sensor["data"].sel(time=modes["time"].values).values
+    projector = inv.projector.sel(layer="white", vertex=[3, 45]).values
+    filtered = np.einsum("ctk,ts->csk", covered, modes.values @ modes.values.T)
+    full = np.einsum("vc,ctk->vtk", projector, filtered)
+    window = (modes["time"].values >= 0.0) & (modes["time"].values <= 0.05)
+    np.testing.assert_array_equal(src["time"].values, modes["time"].values[window])
+    expected = full[:, window]
+    np.testing.assert_allclose(src.values[0], expected, rtol=0, atol=1e-10 * np.abs(full).max())
+    with pytest.raises(LaminarrayError, match="needs an inverse dataset with a `temporal"):
+        apply_inverse(inv["projector"], sensor, temporal=True)
+
+
 def test_msp_data_scaling_and_integer_modes(small_problem):
     lead, smooth, times, data = small_problem
     patches = np.arange(0, 30, 3)

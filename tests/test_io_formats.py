@@ -147,7 +147,7 @@ def test_mne_epochs_round_trip():
     mne = pytest.importorskip("mne")
     epochs = _epochs(mne)
     ds = la.io.from_mne(epochs)
-    assert list(ds["ch_type"].values) == ["MEG", "MEG", "MEGPLANAR", "EEG"]
+    assert list(ds["ch_type"].values) == ["MEGMAG", "MEGMAG", "MEGPLANAR", "EEG"]
     assert list(ds["ch_units"].values) == ["fT", "fT", "fT/mm", "uV"]
     assert list(ds["condition"].values) == ["a", "b", "a", "a"]
     np.testing.assert_array_equal(ds["bad"].values, [False, True, False, False])
@@ -225,3 +225,20 @@ def test_missing_mne_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mne", None)  # makes `import mne` fail
     with pytest.raises(la.MissingDependencyError, match=r"laminarray\[mne\]"):
         la.io.to_mne_epochs(la.sensor_dataset(np.zeros((1, 2, 1)), ["A"], [0.0, 0.1]))
+
+
+def test_opm_positions_table(tmp_path, realdata):
+    opm = realdata / "opm"
+    sensors = la.io.read_opm_positions(opm / "fil_positions.tsv")
+    assert sensors.sizes["channel"] == 68
+    assert sensors.attrs["coord_frame"] == "device"
+    np.testing.assert_allclose(
+        sensors["position"].sel(channel="G2-DU-Y").values, [50.8764915, -42.8435040, 43.4505558]
+    )
+    np.testing.assert_allclose(np.linalg.norm(sensors["coil_orientation"].values, axis=1), 1)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("name\tPx\tPy\n")
+    with pytest.raises(FileFormatError, match=r"missing column\(s\) \['Pz'"):
+        la.io.read_opm_positions(bad)
+    with pytest.raises(FileFormatError, match="good_only"):
+        la.io.read_opm_positions(opm / "fil_positions.tsv", good_only=True)

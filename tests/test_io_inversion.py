@@ -281,16 +281,44 @@ def test_sliding_window_inversion_one_projector_per_window(tmp_path, storage):
         np.testing.assert_allclose(proj.isel(window=w).values.reshape(-1, 2), mats[w] @ modes)
 
 
-def _lameg_style_sources(path, data):
-    """laMEG's load_source_time_series (spec lameg.md §3.2) with raw h5py: M·U·Y·T·Tᵀ."""
+def _lameg_matrix(node):
+    """A matrix as laMEG 0.2.1 takes it from h5py (spec lameg.md §3.1, §8.4 of the SPM spec).
+
+    Sparse groups keep their logical shape, the row count inferred from the largest
+    stored row index; dense datasets are taken as stored (h5py's transposed view).
+    """
+    if isinstance(node, h5py.Group) and "MATLAB_sparse" in node.attrs:
+        ir, jc = node["ir"][()].astype(int), node["jc"][()].astype(int)
+        shape = (int(ir.max()) + 1, jc.size - 1)
+        return scipy.sparse.csc_array((node["data"][()], ir, jc), shape=shape).toarray()
+    return node[()]
+
+
+def _lameg_read(path):
+    """laMEG's reading of D.other.inv{1}: ``mu = M·U`` (M transposed when its columns are
+    not the N_m = U.shape[0] modes but its rows are), ``S`` from ``T``."""
     with h5py.File(path, "r") as f:
         inv = f[f["D/other/inv"][0, 0]]["inverse"]
-        m = inv["M"][()].T
-        u = f[inv["U"][0, 0]][()].T
-        t = inv["T"][()].T
-        ic = (f[inv["Ic"][0, 0]][()].ravel() - 1).astype(int)
-    p = t @ t.T
-    return np.stack([m @ u @ data[ic, :, k] @ p for k in range(data.shape[2])], axis=-1)
+        u = _lameg_matrix(f[inv["U"][0, 0]])
+        m = _lameg_matrix(inv["M"])
+        if m.shape[1] != u.shape[0] and m.shape[0] == u.shape[0]:
+            m = m.T
+        return m @ u, inv["T"][()].T
+
+
+def _lameg_style_sources(path, data):
+    """laMEG's load_source_time_series (spec lameg.md §3.2): ``M·U·Y·S·Sᵀ`` per trial, the
+    data trimmed to the inversion's samples when it covers one fewer, the sources padded
+    back with zeros to the epoch."""
+    mu, s = _lameg_read(path)
+    n_times = data.shape[1]
+    if s.shape[0] not in (n_times, n_times - 1):
+        raise ValueError("laMEG reads only inversions of the whole epoch (+-1 sample)")
+    covered = data[:, : s.shape[0]]
+    out = np.zeros((mu.shape[0], n_times, data.shape[2]))
+    filtered = np.einsum("ctk,ts->csk", covered, s @ s.T)
+    out[:, : s.shape[0]] = np.einsum("sc,ctk->stk", mu, filtered)
+    return out
 
 
 @pytest.mark.parametrize("fmt", ["v7.3", "v5"])
@@ -312,7 +340,7 @@ def test_embedded_inversion_round_trip_and_lameg_reader(spm_with_inversion, tmp_
         # what laMEG computes from our file equals projector · Y · S·Sᵀ
         expected = np.einsum("lvc,ctk->lvtk", inv["projector"].values, data[GOOD])
         expected = np.einsum("lvtk,ts->lvsk", expected, basis @ basis.T)
-        got = _lameg_style_sources(out, data)
+        got = _lameg_style_sources(out, data[GOOD])
         np.testing.assert_allclose(got, expected.reshape(-1, N_T, 3), rtol=1e-10, atol=1e-12)
 
 
@@ -384,3 +412,77 @@ def test_gain_file_errors(tmp_path):
         _dense(f, "G", np.ones((2, 4)))
     with pytest.raises(FileFormatError, match="no variable `label`"):
         read_spm_gain(path, 1)
+
+
+def _inverse_missing_a_sample(seed=5, n_ch=6, n_modes=4, n_vert=8, n_t=390, n_tr=12):
+    """An inverse as laminarray's inversion makes it (woi attr None, fewer spatial modes
+    than channels) whose temporal projector misses the epoch's last sample, at 600 Hz."""
+    rng = np.random.default_rng(seed)
+    channels = [f"MEG{i}" for i in range(n_ch)]
+    times = -0.35 + np.arange(n_t) / 600.0
+    y = rng.standard_normal((n_ch, n_t, n_tr))
+    burst = np.sin(2 * np.pi * 20 * times) * (times >= 0)
+    y[:3] += 3 * burst[None, :, None] * rng.uniform(0.5, 1.5, n_tr)
+    sensor = la.sensor_dataset(y, channels, times)
+    sensor.attrs["sfreq"] = 600.0
+    spatial = np.linalg.qr(rng.standard_normal((n_ch, n_modes)))[0].T  # orthonormal rows
+    projector = rng.standard_normal((2, n_vert, n_modes)) @ spatial
+    band = np.cos(np.pi * np.outer(np.arange(n_t - 1) + 0.5, np.arange(12)) / (n_t - 1))
+    temporal = np.linalg.qr(band @ rng.standard_normal((12, 4)))[0]
+    inverse = xr.Dataset(
+        {
+            "projector": la.projector_dataarray(projector, channels),
+            "spatial_modes": (("mode", "channel"), spatial),
+            "temporal_projector": xr.DataArray(
+                temporal, dims=("time", "temporal_mode"), coords={"time": times[:-1]}
+            ),
+            "free_energy": ((), -10.0),
+        },
+        attrs={"method": "EBB", "woi": None},
+    )
+    return sensor, inverse, y
+
+
+def test_lameg_reads_our_inversion_and_its_roi_power_is_uncovered_zero(tmp_path):
+    """write_spm with default arguments; laMEG's reading of the file (sparse U and M, T)
+    gives M·U = projector, and laMEG's roi_power_comparison on it (zero-padded sources,
+    Hilbert over the whole epoch) is roi_power(uncovered="zero")."""
+    from test_roi_power import BASE, WOI, _direct_reference
+
+    from laminarray.power import roi_power
+
+    sensor, inverse, y = _inverse_missing_a_sample()
+    path = write_spm(sensor, tmp_path / "lameg.mat", inverse=inverse)
+    mu, s = _lameg_read(path)
+    projector = inverse["projector"].values
+    np.testing.assert_allclose(mu, projector.reshape(-1, y.shape[0]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(s, inverse["temporal_projector"].values)
+    with h5py.File(path, "r") as f:
+        woi = f[f["D/other/inv"][0, 0]]["inverse/woi"][()].ravel()
+    np.testing.assert_allclose(woi, sensor["time"].values[[0, -2]] * 1000.0)
+
+    # laMEG: x = pad(M·U·Y[:, :-1]·S·Sᵀ) — the same as projecting zero-padded filtered data
+    filtered = np.zeros_like(y)
+    filtered[:, :-1] = np.einsum("ctk,ts->csk", y[:, :-1], s @ s.T)
+    w = mu.reshape(projector.shape)
+    times = sensor["time"].values
+    ref = _direct_reference(
+        filtered,
+        w,
+        times,
+        measure="envelope",
+        change="difference",
+        perc=75,
+        roi_mode="threshold",
+        roi=None,
+        layer_idx=[0, 1],
+    )
+    got = roi_power(sensor, inverse, WOI, BASE, uncovered="zero")
+    np.testing.assert_allclose(got["t_map"].values, ref[0], rtol=1e-10)
+    np.testing.assert_array_equal(got["roi"].values, ref[1])
+    np.testing.assert_allclose(float(got["t"]), ref[3][0], rtol=1e-10)
+    # the default drops the uncovered sample: a different (Hilbert over 389 samples) answer
+    dropped = roi_power(sensor, inverse, WOI, BASE)
+    assert not np.allclose(dropped["t_map"].values, ref[0], rtol=1e-6)
+    assert dropped.attrs["uncovered"] == "drop"
+    assert got.attrs["uncovered"] == "zero"

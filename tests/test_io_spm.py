@@ -336,7 +336,7 @@ def test_round_trip_from_dask_dataset_with_geometry(tmp_path, lazy, fmt):
     ds["sensor_orientation"] = (("channel", "xyz"), np.eye(3), {"units": "1"})
     ds["coil_position"] = (("coil", "xyz"), rng.standard_normal((6, 3)), {"units": "mm"})
     ds["coil_orientation"] = (("coil", "xyz"), np.tile(np.eye(3), (2, 1)), {"units": "1"})
-    ds["coil_weights"] = (("channel", "coil"), np.kron(np.eye(3), [1.0, -1.0]), {"units": "1"})
+    ds["coil_weight"] = (("channel", "coil"), np.kron(np.eye(3), [1.0, -1.0]), {"units": "1"})
     out = write_spm(ds, tmp_path / "geo.mat", fmt, chunk_bytes=3 * 8 * 4 * 2)
     back = read_spm(out)
     np.testing.assert_array_equal(back["data"].values, values)
@@ -348,7 +348,7 @@ def test_round_trip_from_dask_dataset_with_geometry(tmp_path, lazy, fmt):
         "sensor_orientation",
         "coil_position",
         "coil_orientation",
-        "coil_weights",
+        "coil_weight",
     ):
         np.testing.assert_allclose(back[name].values, ds[name].values, err_msg=name)
     assert list(back["fiducial"].values) == ["nas", "lpa", "rpa"]
@@ -596,7 +596,7 @@ def test_v5_sensors_and_fiducials_in_cm(tmp_path):
         ds["sensor_position"].sel(channel="MLC11").values, [40.0, 50.0, 60.0]
     )
     assert np.isnan(ds["sensor_position"].sel(channel="EEG001").values).all()
-    np.testing.assert_allclose(ds["coil_weights"].sel(channel="MLC11").values, [0.0, 1.0, -1.0])
+    np.testing.assert_allclose(ds["coil_weight"].sel(channel="MLC11").values, [0.0, 1.0, -1.0])
     np.testing.assert_allclose(ds["coil_position"].values[2], [40.0, 50.0, 80.0])
     np.testing.assert_allclose(ds["fiducials"].sel(fiducial="rpa").values, [60.0, 70.0, 80.0])
     assert ds.sizes["headshape_point"] == 4

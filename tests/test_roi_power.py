@@ -199,6 +199,53 @@ def test_temporal_projector_applied():
     _close(res.t, ref[3][0])
 
 
+def _with_modes(projector, n_modes=4, covered=N_T - 1, seed=0):
+    """Inverse with orthonormal temporal modes over the first ``covered`` samples."""
+    modes, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((covered, n_modes)))
+    temporal = xr.DataArray(
+        modes, dims=("time", "temporal_mode"), coords={"time": TIMES[:covered]}
+    )
+    return xr.Dataset({"projector": projector, "temporal_projector": temporal})
+
+
+@pytest.mark.parametrize("measure", ["envelope", "variance"])
+@pytest.mark.parametrize("uncovered", ["drop", "zero"])
+def test_temporal_mode_space_equals_sensor_space(measure, uncovered):
+    """x = W·Y·S·Sᵀ reduced from the mode coefficients W·(Y·S) equals the sensor-space path."""
+    sensor, projector, *_ = _data(7)
+    inverse = _with_modes(projector)
+    kwargs = {"measure": measure, "layers": "all", "uncovered": uncovered}
+    modes = window_power(_chunk_trials(sensor, 4), inverse, WOI, BASE, vertex_chunk=7, **kwargs)
+    assert any("sensor-modes" in name for name in modes.data.dask.layers)  # the default
+    reference = window_power(sensor, inverse, WOI, BASE, algorithm="projection", **kwargs)
+    np.testing.assert_allclose(modes.values, reference.values, rtol=1e-10, atol=0)
+    if measure == "variance":
+        covariance = window_power(sensor, inverse, WOI, BASE, algorithm="covariance", **kwargs)
+        np.testing.assert_allclose(modes.values, covariance.values, rtol=1e-10)
+
+
+def test_uncovered_zero_is_the_zero_padded_epoch():
+    """laMEG: sources are 0 at the sample the inversion misses; Hilbert over the whole epoch."""
+    sensor, projector, y, w, times = _data(8)
+    inverse = _with_modes(projector)
+    modes = inverse["temporal_projector"].values
+    padded = np.zeros_like(y)
+    padded[:, :-1] = np.einsum("ctk,ts->csk", y[:, :-1], modes @ modes.T)
+    x = np.einsum("lvc,ctk->lvtk", w, padded)
+    amp = np.abs(hilbert(x, axis=2))
+    power = window_power(sensor, inverse, WOI, (-0.1, 0.4), uncovered="zero", layers="all")
+    _close(power.sel(window="baseline"), amp[:, :, _in_window(times, (-0.1, 0.4))].mean(2))
+    # a window reaching the uncovered last sample exists only with uncovered="zero"
+    with pytest.raises(LaminarrayError, match="contains no sample"):
+        window_power(sensor, inverse, WOI, (TIMES[-1], TIMES[-1] + 0.01))
+
+
+def test_modes_need_a_temporal_projector():
+    sensor, projector, *_ = _data()
+    with pytest.raises(LaminarrayError, match="needs an inverse with a `temporal_projector`"):
+        window_power(sensor, projector, WOI, BASE, algorithm="modes")
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 def test_window_power_values_and_labels(chunked):
     sensor, projector, y, w, times = _data(4)

@@ -29,7 +29,7 @@ def test_structure_and_consistency(subject):
         "trial": 10,
         "source": 1,
         "xyz": 3,
-        "coil": 1,
+        "coil": 64,
         "fiducial": 3,
     }
     assert gain.shape == (64, 3, 300)

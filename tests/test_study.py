@@ -110,6 +110,31 @@ def test_sources_restricted_before_compute_equal_projection(study_path):
     np.testing.assert_allclose(src.values, np.einsum("lvc,ctk->lvtk", projector, data), rtol=1e-5)
 
 
+def test_sources_with_the_temporal_projector_use_the_whole_inversion_window(
+    study_path, monkeypatch
+):
+    sub = open_study(study_path).subject("sub-01")
+    times = sub.sensor()["time"].values
+    modes = np.linalg.qr(np.random.default_rng(0).standard_normal((times.size, 3)))[0]
+    inverse = sub.inverse("ebb").assign(
+        temporal_projector=xr.DataArray(
+            modes, dims=("time", "temporal_mode"), coords={"time": times}
+        )
+    )
+    monkeypatch.setattr(type(sub), "inverse", lambda self, name=None: inverse)
+    src = sub.sources(
+        layers="pial", vertices=[1, 2], trials=[0, 3], time=(0.0, 0.2), temporal=True
+    )
+    data = sub.sensor(trials=[0, 3])["data"].values.astype(np.float64)
+    full = np.einsum(
+        "vc,ctk->vtk",
+        inverse["projector"].sel(layer="pial", vertex=[1, 2]).values,
+        np.einsum("ctk,ts->csk", data, modes @ modes.T),
+    )
+    window = (times >= 0.0) & (times <= 0.2)
+    np.testing.assert_allclose(src.values[0], full[:, window], rtol=1e-5, atol=1e-6)
+
+
 def test_roi_queries(study_path):
     sub = open_study(study_path).subject(0)
     region = np.repeat([0, 1, -1, 2], 3)

@@ -10,13 +10,16 @@ An archive is a directory holding an ``xarray.DataTree`` (DESIGN.md layout)::
     /<subject>/source/<name>  source estimate
     /<subject>/results/<name> anything else
 
-- :func:`save` writes a Dataset, DataArray or DataTree to a group atomically;
-- :func:`open` returns the archive as a lazy, dask-backed DataTree;
-- :func:`append` adds trials to a group without rewriting it;
-- :func:`verify` re-reads every chunk and checks checksums, manifests and schemas.
+- :func:`save` writes a Dataset, DataArray or DataTree to a group: the whole
+  archive's next version is committed in one atomic directory exchange;
+- :func:`open` returns the archive as a lazy, dask-backed DataTree reading one
+  version (a snapshot) for its whole life;
+- :func:`append` adds trials to a group without rewriting it, committed the same way;
+- :func:`verify` re-reads every chunk and checks checksums, manifests,
+  consolidated metadata and schemas, reporting (never raising) every problem.
 
 Archives are plain Zarr: ``xarray.open_datatree(path, engine="zarr")`` opens
-them too (without laminarray's missing-chunk guard).
+them too (without laminarray's missing-chunk guard and snapshot isolation).
 """
 
 from ._encoding import TARGET_CHUNK_BYTES, storage_chunks

@@ -1,4 +1,4 @@
-"""On-disk layout of a study archive: paths, root metadata, manifests, staging and swaps.
+"""On-disk layout of a study archive: paths, root metadata, groups and manifests.
 
 An archive is a directory holding a Zarr format 3 hierarchy. Beside Zarr's own
 ``zarr.json`` files, laminarray keeps in every group directory:
@@ -6,26 +6,20 @@ An archive is a directory holding a Zarr format 3 hierarchy. Beside Zarr's own
 - ``.laminarray-manifest.json``: the group's arrays with their shape, chunk
   shape and every chunk file written (relative key -> size in bytes);
 - ``.laminarray-complete``: the completion marker, written last, holding the
-  SHA-256 of the manifest.
+  SHA-256 of the manifest;
 
-Groups are written in a staging directory (``<archive>/.laminarray-staging/``)
-and swapped into place with two renames recorded in a journal, so that a
-crash leaves either the old or the new group, and the next writer (or reader)
-finishes or rolls back an interrupted swap. Writers hold an exclusive
-``flock`` on ``.laminarray-staging/lock``.
+and in the archive root ``.laminarray/`` (the writer lock and the identity of
+the committed version, see :mod:`laminarray.archive._commit`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import fcntl
 import hashlib
 import itertools
 import json
 import math
 import os
-import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -37,12 +31,14 @@ import zarr
 from .. import schema
 from .._validation import ArchiveError
 from .._version import __version__
+from ._names import group_parts
+
+__all__ = ["group_parts"]  # re-exported: callers split groups through the layout
 
 ZARR_JSON = "zarr.json"
 MANIFEST = ".laminarray-manifest.json"
 MARKER = ".laminarray-complete"
-STAGING = ".laminarray-staging"
-JOURNAL_SUFFIX = ".swap.json"
+LEGACY_STAGING = ".laminarray-staging"  # staging and journals of laminarray < 0.2, never read
 
 
 # --------------------------------------------------------------------------- paths
@@ -55,20 +51,7 @@ def archive_path(store: Any) -> Path:
             f"`store` must be a local directory path (str or os.PathLike), got "
             f"{type(store).__name__}; atomic group writes need a local file system"
         )
-    return Path(store).expanduser().absolute()
-
-
-def group_parts(group: str | None) -> tuple[str, ...]:
-    """Split ``"/sub-01/mesh"`` into ``("sub-01", "mesh")``; ``None`` or ``"/"`` is the root."""
-    if group is None:
-        return ()
-    if not isinstance(group, str):
-        raise ArchiveError(f"`group` must be a str such as 'sub-01/mesh', got {group!r}")
-    parts = tuple(p for p in group.strip("/").split("/") if p)
-    for part in parts:
-        if part.startswith(".") or part == ZARR_JSON:
-            raise ArchiveError(f"`group` has an invalid component {part!r} in {group!r}")
-    return parts
+    return Path(os.path.realpath(Path(store).expanduser()))
 
 
 def group_name(parts: tuple[str, ...]) -> str:
@@ -94,9 +77,23 @@ def write_json(path: Path, value: Any) -> bytes:
 
 
 def node_metadata(path: Path) -> dict[str, Any] | None:
-    """The ``zarr.json`` of a node directory, or None if there is none."""
+    """The ``zarr.json`` of a node directory, or None if there is none.
+
+    Raises
+    ------
+    ArchiveError
+        When the file is not a JSON object.
+    """
     meta = path / ZARR_JSON
-    return read_json(meta) if meta.is_file() else None
+    if not meta.is_file():
+        return None
+    try:
+        value = read_json(meta)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"{meta} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ArchiveError(f"{meta} must hold a JSON object, found {type(value).__name__}")
+    return value
 
 
 # --------------------------------------------------------------------------- root
@@ -111,9 +108,13 @@ def root_attrs() -> dict[str, Any]:
     }
 
 
-def check_root(root: Path) -> dict[str, Any]:
-    """Return the root attrs or raise an :class:`ArchiveError` for a missing or newer archive."""
-    meta = node_metadata(root)
+def check_root(path: Path, root: Path | None = None) -> dict[str, Any]:
+    """Return the root attrs or raise an :class:`ArchiveError` for a missing or newer archive.
+
+    ``path`` is read; ``root`` (default ``path``) names the archive in messages.
+    """
+    root = path if root is None else root
+    meta = node_metadata(path)
     if meta is None:
         raise ArchiveError(f"{root} is not a laminarray archive: no {ZARR_JSON} found")
     if meta.get("zarr_format") != 3 or meta.get("node_type") != "group":
@@ -171,14 +172,15 @@ def consolidate(root: Path) -> None:
 
 
 def iter_groups(root: Path, parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Path]]:
-    """Yield ``(parts, directory)`` of every group at and below ``root`` (depth first)."""
+    """Yield ``(parts, directory)`` of every group at and below ``root`` (depth first).
+
+    Nodes whose ``zarr.json`` cannot be read are skipped (see
+    :func:`consolidation_problems`, which reports them).
+    """
     yield parts, root
-    for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or not child.is_dir():
-            continue
-        meta = node_metadata(child)
-        if meta is not None and meta.get("node_type") == "group":
-            yield from iter_groups(child, (*parts, child.name))
+    for sub, meta in iter_nodes(root, parts):
+        if isinstance(meta, dict) and meta.get("node_type") == "group":
+            yield sub, root.joinpath(*sub[len(parts) :])
 
 
 def group_arrays(group_dir: Path) -> dict[str, dict[str, Any]]:
@@ -187,7 +189,10 @@ def group_arrays(group_dir: Path) -> dict[str, dict[str, Any]]:
     for child in sorted(group_dir.iterdir()):
         if child.name.startswith(".") or not child.is_dir():
             continue
-        meta = node_metadata(child)
+        try:
+            meta = node_metadata(child)
+        except ArchiveError:
+            continue  # reported by consolidation_problems
         if meta is not None and meta.get("node_type") == "array":
             arrays[child.name] = meta
     return arrays
@@ -255,9 +260,23 @@ def group_file_problems(group_dir: Path) -> list[tuple[str | None, str]]:
             (None, f"incomplete group: no {missing} (not written by laminarray.archive.save?)")
         ]
     data = manifest.read_bytes()
-    if read_json(marker).get("manifest_sha256") != hashlib.sha256(data).hexdigest():
+    try:
+        sealed = read_json(marker)["manifest_sha256"]
+    except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+        return [(None, f"the completion marker {MARKER} is damaged")]
+    if sealed != hashlib.sha256(data).hexdigest():
         return [(None, "the chunk manifest does not match its completion marker")]
-    recorded = json.loads(data)["arrays"]
+    try:
+        recorded = json.loads(data)["arrays"]
+    except (ValueError, TypeError, KeyError):
+        recorded = None
+    if not isinstance(recorded, dict) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("files"), dict)
+        and {"shape", "chunks"} <= e.keys()
+        for e in recorded.values()
+    ):
+        return [(None, f"the chunk manifest {MANIFEST} is damaged")]
     present = group_arrays(group_dir)
     problems: list[tuple[str | None, str]] = [
         (name, "array listed in the manifest is missing") for name in recorded.keys() - present
@@ -280,101 +299,70 @@ def group_file_problems(group_dir: Path) -> list[tuple[str | None, str]]:
     return problems
 
 
-# --------------------------------------------------------------------------- staging and swaps
+# --------------------------------------------------------------------------- consolidated metadata
 
 
-def staging_root(root: Path) -> Path:
-    return root / STAGING
+def _comparable(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "consolidated_metadata"}
 
 
-@contextlib.contextmanager
-def writer_lock(root: Path) -> Iterator[None]:
-    """Hold the archive's exclusive writer lock (blocks while another writer holds it)."""
-    staging = staging_root(root)
-    staging.mkdir(parents=True, exist_ok=True)
-    with (staging / "lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def iter_nodes(root: Path, parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Yield ``(parts, zarr.json content or the ArchiveError reading it)`` of every node below ``root``."""
+    for child in sorted(root.iterdir()):
+        if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
+            continue
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            meta = node_metadata(child)
+        except ArchiveError as exc:
+            yield (*parts, child.name), exc
+            continue
+        if meta is None:
+            continue
+        yield (*parts, child.name), meta
+        if meta.get("node_type") == "group":
+            yield from iter_nodes(child, (*parts, child.name))
 
 
-def new_stage(root: Path, parts: tuple[str, ...]) -> Path:
-    """A fresh staging directory for a group (a sibling of the archive for the root)."""
-    if parts:
-        return staging_root(root) / uuid.uuid4().hex
-    return root.with_name(f".{root.name}.laminarray-{uuid.uuid4().hex}")
+def consolidation_problems(root: Path) -> list[tuple[tuple[str, ...], str | None, str]]:
+    """Compare the root's consolidated metadata with every node's own ``zarr.json``.
 
+    Readers (laminarray's and plain xarray's) take shapes, codecs and attrs
+    (``scale_factor``, ``units``...) from the consolidated copy, so any
+    difference means they would read something else than what is stored.
 
-def journal_path(root: Path, stage: Path, parts: tuple[str, ...]) -> Path:
-    if parts:
-        return staging_root(root) / (stage.name + JOURNAL_SUFFIX)
-    return root.with_name(f".{root.name}.laminarray{JOURNAL_SUFFIX}")
+    Returns
+    -------
+    list of (group parts, variable or None, message)
+        A node's group and, for an array, its name.
+    """
+    meta = node_metadata(root) or {}
+    consolidated = meta.get("consolidated_metadata")
+    entries = consolidated.get("metadata") if isinstance(consolidated, dict) else None
+    if not isinstance(entries, dict):
+        return [((), None, "the root zarr.json has no consolidated metadata")]
+    problems: list[tuple[tuple[str, ...], str | None, str]] = []
 
+    def where(parts: tuple[str, ...], node: Any) -> tuple[tuple[str, ...], str | None]:
+        if not isinstance(node, dict):  # unreadable: as the consolidated copy says
+            node = entries.get("/".join(parts))
+        is_array = isinstance(node, dict) and node.get("node_type") == "array"
+        return (parts[:-1], parts[-1]) if is_array else (parts, None)
 
-def move(src: Path, dst: Path) -> None:
-    """Rename a directory (a separate function so that tests can interrupt a swap)."""
-    os.rename(src, dst)
-
-
-def swap(stage: Path, target: Path, journal: Path) -> None:
-    """Replace ``target`` by the complete ``stage`` with a journalled pair of renames."""
-    trash = stage.with_name(stage.name + ".old")
-    write_json(journal, {"stage": str(stage), "target": str(target), "trash": str(trash)})
-    if target.exists():
-        move(target, trash)
-    move(stage, target)
-    journal.unlink()
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _finish_swap(journal: Path) -> None:
-    record = read_json(journal)
-    stage, target, trash = (Path(record[k]) for k in ("stage", "target", "trash"))
-    if not target.exists():
-        if (stage / MARKER).is_file():
-            os.rename(stage, target)  # roll forward: the new content is complete
-        elif trash.exists():
-            os.rename(trash, target)  # roll back
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(stage, ignore_errors=True)
-    journal.unlink()
-
-
-def recover(root: Path) -> None:
-    """Finish interrupted swaps and remove leftovers of crashed writes (needs the writer lock)."""
-    journals = [journal_path(root, root, ())]
-    staging = staging_root(root)
-    if staging.is_dir():
-        journals += sorted(staging.glob("*" + JOURNAL_SUFFIX))
-    finished = False
-    for journal in journals:
-        if journal.is_file():
-            _finish_swap(journal)
-            finished = True
-    if staging.is_dir():
-        for leftover in staging.iterdir():
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-    if finished and node_metadata(root) is not None:
-        consolidate(root)
-
-
-def try_recover(root: Path) -> None:
-    """Recover if no writer is active (readers never wait for, nor disturb, a writer)."""
-    root_journal = journal_path(root, root, ())
-    if root_journal.is_file() and not root.exists():
-        _finish_swap(root_journal)
-    staging = staging_root(root)
-    if not staging.is_dir() or not any(staging.glob("*" + JOURNAL_SUFFIX)):
-        return
-    with (staging / "lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return
-        try:
-            recover(root)
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    seen = set()
+    for parts, node in iter_nodes(root):
+        key = "/".join(parts)
+        seen.add(key)
+        group, variable = where(parts, node)
+        if isinstance(node, ArchiveError):
+            problems.append((group, variable, str(node)))
+        elif key not in entries:
+            problems.append((group, variable, "missing from the consolidated metadata"))
+        elif not isinstance(entries[key], dict) or _comparable(entries[key]) != _comparable(node):
+            problems.append(
+                (group, variable, "the consolidated metadata differ from the node's zarr.json")
+            )
+    for key in sorted(entries.keys() - seen):
+        parts = tuple(key.split("/"))
+        group, variable = where(parts, entries[key])
+        problems.append((group, variable, "in the consolidated metadata but not stored"))
+    return problems

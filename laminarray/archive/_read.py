@@ -1,4 +1,4 @@
-"""Opening study archives lazily."""
+"""Opening study archives lazily, on one snapshot."""
 
 from __future__ import annotations
 
@@ -11,17 +11,24 @@ import zarr
 
 from .._validation import ArchiveError
 from . import _layout
+from ._snapshot import Snapshot
 from ._store import StrictStore
 
 
 def open(store: str | os.PathLike) -> xr.DataTree:
-    """Open a study archive as a lazy, dask-backed DataTree.
+    """Open a study archive as a lazy, dask-backed DataTree of one consistent version.
 
-    Before returning, the archive's schema version is checked and every group
-    is checked for its completion marker and for every chunk listed in its
-    manifest; later reads raise an :class:`ArchiveError` if a chunk has gone
-    missing, instead of returning Zarr's fill value. Data are read only when
-    computed, chunk by chunk (the dask chunks are the storage chunks).
+    The tree reads the version of the archive that is committed when it is
+    opened, for as long as any of its variables lives, whatever writers do
+    meanwhile: later saves and appends create new versions and leave this one
+    in place until it is released (see docs/archives.md, "Snapshot reads").
+    Before returning, the archive's schema version is checked, the
+    consolidated metadata are compared with every node's own metadata, and
+    every group is checked for its completion marker and for every chunk
+    listed in its manifest; later reads raise an :class:`ArchiveError` if a
+    chunk has gone missing, instead of returning Zarr's fill value. Data are
+    read only when computed, chunk by chunk (the dask chunks are the storage
+    chunks).
 
     Parameters
     ----------
@@ -37,18 +44,25 @@ def open(store: str | os.PathLike) -> xr.DataTree:
     Raises
     ------
     ArchiveError
-        Missing archive, newer schema version, incomplete group or missing chunk.
+        Missing archive, newer schema version, consolidated metadata that
+        differ from the stored nodes, incomplete group or missing chunk.
     """
     root = _layout.archive_path(store)
-    _layout.try_recover(root)
-    _layout.check_root(root)
-    for parts, path in _layout.iter_groups(root):
-        problems = _layout.group_file_problems(path)
-        if problems:
-            variable, message = problems[0]
-            where = _layout.group_name(parts) + (f" variable {variable!r}" if variable else "")
-            raise ArchiveError(f"{root}: {where}: {message}")
-    store = StrictStore.at(root)
+    snapshot = Snapshot(root)
+    _layout.check_root(snapshot.path, root)
+    problems = [
+        (_layout.group_name(group), variable, message)
+        for group, variable, message in _layout.consolidation_problems(snapshot.path)
+    ]
+    for parts, path in _layout.iter_groups(snapshot.path):
+        problems += [
+            (_layout.group_name(parts), v, m) for v, m in _layout.group_file_problems(path)
+        ]
+    if problems:
+        group, variable, message = problems[0]
+        where = group + (f" variable {variable!r}" if variable else "")
+        raise ArchiveError(f"{root}: {where}: {message}")
+    store = StrictStore.of(snapshot)
     try:
         tree = xr.open_datatree(store, engine="zarr", consolidated=True, zarr_format=3, chunks={})
     except (KeyError, FileNotFoundError) as exc:

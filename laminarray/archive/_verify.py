@@ -7,13 +7,15 @@ import itertools
 import math
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 import zarr
 
 from .._validation import ArchiveError
-from . import _kinds, _layout
+from . import _commit, _kinds, _layout
+from ._snapshot import Snapshot
 from ._store import StrictStore
 
 _MAX_CHUNKS_REPORTED = 3
@@ -41,6 +43,7 @@ class VerifyReport:
     n_groups: int = 0
     n_arrays: int = 0
     n_chunks: int = 0
+    leftovers: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -49,20 +52,29 @@ class VerifyReport:
 
     def __str__(self) -> str:
         checked = f"{self.n_groups} groups, {self.n_arrays} arrays, {self.n_chunks} chunks re-read"
+        notes = [
+            f"  leftover of an interrupted or superseded write (removed by the next write): {p}"
+            for p in self.leftovers
+        ]
         if self.ok:
-            return f"{self.path}: OK ({checked})"
+            return "\n".join([f"{self.path}: OK ({checked})", *notes])
         lines = [f"{self.path}: {len(self.problems)} problem(s) ({checked})"]
-        return "\n".join(lines + [f"  {p}" for p in self.problems])
+        return "\n".join(lines + [f"  {p}" for p in self.problems] + notes)
 
 
 def verify(store: str | os.PathLike) -> VerifyReport:
     """Re-read every chunk of an archive and check checksums, manifests and schemas.
 
-    Checks, per group: the completion marker and the chunk manifest against
-    the files on disk; every chunk decodes (crc32c checksum, codecs); the main
-    variables of known groups are finite; the data-model validator of known
-    group kinds (mesh, sensor, forward, inverse, source) passes; the group is
-    in the consolidated metadata. Memory stays bounded by one chunk.
+    Checks one snapshot (the version committed when called): the schema
+    version; the root's consolidated metadata, which readers use, against
+    every node's own ``zarr.json`` (entries missing, extra or different:
+    shapes, codecs, attrs); per group, the completion marker and the chunk
+    manifest against the files on disk; every chunk decodes (crc32c
+    checksum, codecs); the main variables of known groups are finite; the
+    data-model validator of known group kinds (mesh, sensor, forward,
+    inverse, source) passes. Leftovers of interrupted writes are listed in
+    ``report.leftovers``. A damaged archive is always reported, never
+    raised. Memory stays bounded by one chunk.
 
     Parameters
     ----------
@@ -79,39 +91,64 @@ def verify(store: str | os.PathLike) -> VerifyReport:
     root = _layout.archive_path(store)
     report = VerifyReport(str(root))
     try:
-        _layout.check_root(root)
-    except ArchiveError as exc:
+        snapshot = Snapshot(root)
+        _layout.check_root(snapshot.path, root)
+    except (ArchiveError, OSError) as exc:
         report.problems.append(Problem("/", None, str(exc)))
         return report
-    staging = _layout.staging_root(root)
-    if staging.is_dir() and any(staging.glob("*" + _layout.JOURNAL_SUFFIX)):
-        report.problems.append(Problem("/", None, "an interrupted write awaits recovery"))
-    consolidated = _layout.read_json(root / _layout.ZARR_JSON).get("consolidated_metadata") or {}
-    listed = set((consolidated.get("metadata") or {}).keys())
-    strict = StrictStore.at(root)
-    for parts, path in _layout.iter_groups(root):
+    report.leftovers = [str(p) for p in _commit.leftovers(root)]
+    if (snapshot.path / _layout.LEGACY_STAGING).exists():
+        report.leftovers.append(str(root / _layout.LEGACY_STAGING))
+    try:
+        report.problems += [
+            Problem(_layout.group_name(group), variable, message)
+            for group, variable, message in _layout.consolidation_problems(snapshot.path)
+        ]
+        groups = list(_layout.iter_groups(snapshot.path))
+    except (ArchiveError, OSError) as exc:
+        report.problems.append(Problem("/", None, f"cannot list the groups: {exc}"))
+        return report
+    strict = StrictStore.of(snapshot)
+    for parts, path in groups:
         report.n_groups += 1
-        name = _layout.group_name(parts)
-        rel = "/".join(parts)
-        if parts and rel not in listed:
-            report.problems.append(Problem(name, None, "missing from the consolidated metadata"))
-        report.problems += [Problem(name, v, m) for v, m in _layout.group_file_problems(path)]
-        kind = _kinds.group_kind(parts)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*not recognized as a component")
-            try:
-                ds = xr.open_zarr(strict, group=rel or None, consolidated=False, zarr_format=3)
-            except Exception as exc:
-                report.problems.append(Problem(name, None, f"cannot be opened: {exc}"))
-                continue
-        finite = set(_kinds.main_variables(ds, kind))
-        for array_name, meta in _layout.group_arrays(path).items():
-            report.n_arrays += 1
-            report.problems += _check_chunks(
-                strict, rel, name, array_name, meta, array_name in finite, report
+        try:
+            report.problems += _check_group(strict, parts, path, report)
+        except Exception as exc:  # a damaged archive is reported, never raised
+            report.problems.append(
+                Problem(
+                    _layout.group_name(parts),
+                    None,
+                    f"cannot be checked: {type(exc).__name__}: {exc}",
+                )
             )
-        report.problems += [Problem(name, v, m) for v, m in _kinds.schema_problems(ds, kind)]
     return report
+
+
+def _check_group(
+    strict: StrictStore, parts: tuple[str, ...], path: Path, report: VerifyReport
+) -> list[Problem]:
+    """Problems of one group: files against its manifest, chunks, schema."""
+    name = _layout.group_name(parts)
+    rel = "/".join(parts)
+    problems = [Problem(name, v, m) for v, m in _layout.group_file_problems(path)]
+    kind = _kinds.group_kind(parts)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not recognized as a component")
+        try:
+            ds = xr.open_zarr(strict, group=rel or None, consolidated=False, zarr_format=3)
+        except Exception as exc:
+            return [*problems, Problem(name, None, f"cannot be opened: {exc}")]
+    finite = set(_kinds.main_variables(ds, kind))
+    for array_name, meta in _layout.group_arrays(path).items():
+        report.n_arrays += 1
+        problems += _check_chunks(
+            strict, rel, name, array_name, meta, array_name in finite, report
+        )
+    try:
+        problems += [Problem(name, v, m) for v, m in _kinds.schema_problems(ds, kind)]
+    except Exception as exc:
+        problems.append(Problem(name, None, f"the schema check failed: {exc}"))
+    return problems
 
 
 def _check_chunks(

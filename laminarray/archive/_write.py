@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import ArchiveError, SchemaError, check_option, describe
-from . import _encoding, _kinds, _layout, _provenance
+from . import _commit, _encoding, _kinds, _layout, _names, _provenance
 
 _ZARR_WARNINGS = ".*not recognized as a component"
 STORE_BYTES_IN_FLIGHT = 32 * 2**20
@@ -35,13 +35,16 @@ def save(
     chunks: Mapping[str, int] | None = None,
     compressor: Any = "none",
     provenance: Mapping[str, Any] | None = None,
+    durable: bool = False,
 ) -> None:
     """Write an object to a group of a study archive, atomically.
 
-    The group is written beside the archive, completed with a chunk manifest
-    and a completion marker, and then swapped into place: a reader sees the
-    old group or the new one, never a mix, and an exception, crash or kill
-    during the write leaves the previous content intact.
+    The next version of the archive is built beside it (unchanged files
+    hard-linked, the group written, completed with a chunk manifest and a
+    completion marker, the consolidated metadata rewritten) and committed by
+    one atomic directory exchange: a reader sees the old archive or the new
+    one, never a mix, and an exception, crash or kill at any moment leaves
+    the previous version intact. Writers to one archive queue on its lock.
 
     Parameters
     ----------
@@ -71,11 +74,18 @@ def save(
     provenance : dict, optional
         ``function``, ``parameters`` and ``inputs`` (file paths, hashed) that
         produced the data; stored with the versions in the ``provenance`` attr.
+    durable : bool
+        Also survive power loss: fsync every file and directory of the new
+        version before committing it, and the parent directory after (costs
+        measured in docs/archives.md). Default False: a crash of the process
+        or of laminarray is covered either way.
 
     Raises
     ------
     ArchiveError
-        Existing group with ``mode="w-"``, newer archive schema, bad arguments.
+        Existing group with ``mode="w-"``, newer archive schema, invalid
+        group or variable name, a group named like an existing array, bad
+        arguments.
     SchemaError
         ``obj`` does not fit the data model of its group kind.
     """
@@ -84,38 +94,36 @@ def save(
     nodes = _nodes(obj)
     for rel, ds in nodes:
         full = parts + rel
+        _check_variable_names(ds, full)
         problems = _kinds.schema_problems(ds, _kinds.group_kind(full))
         if problems:
             raise SchemaError(f"cannot save to {_layout.group_name(full)}: {problems[0][1]}")
     record = _provenance.resolve(provenance, "laminarray.archive.save")
-    if root.exists() and _layout.node_metadata(root) is None and any(root.iterdir()):
-        raise ArchiveError(f"{root} is a non-empty directory but not an archive; not writing")
-    root.mkdir(parents=True, exist_ok=True)
-    with _layout.writer_lock(root):
-        _layout.recover(root)
-        if _layout.node_metadata(root) is not None:
-            _layout.check_root(root)
+    with _commit.writer_lock(root):
+        _check_writable(root)
+        _commit.collect(root)
         target = root.joinpath(*parts)
-        if parts:
-            _layout.ensure_parents(root, parts)
+        _check_target(root, parts)
         if mode == "w-" and _layout.node_metadata(target) is not None:
             raise ArchiveError(f"group {_layout.group_name(parts)} exists in {root} (mode='w-')")
-        stage = _layout.new_stage(root, parts)
-        try:
+        with _commit.stage(root, keep=parts) as stage:
             for rel, ds in nodes:
                 attrs = {**ds.attrs, "provenance": record}
                 if not parts and not rel:
                     attrs.update(_root_attrs(root))
-                _write_group(ds.assign_attrs(attrs), stage.joinpath(*rel), chunks, compressor)
+                _write_group(
+                    ds.assign_attrs(attrs), stage.joinpath(*parts, *rel), chunks, compressor
+                )
             if isinstance(obj, xr.Dataset | xr.DataArray) and target.is_dir():
-                _keep_subgroups(target, stage)
+                _keep_subgroups(target, stage.joinpath(*parts))
+            _commit.fault_point("staged")
             for rel, _ in sorted(nodes, key=lambda node: -len(node[0])):
-                _layout.write_manifest(stage.joinpath(*rel))
-            _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-            _layout.recover(root)  # roll back a swap interrupted by an exception
-        _layout.consolidate(root)
+                _layout.write_manifest(stage.joinpath(*parts, *rel))
+            _layout.ensure_parents(stage, parts)
+            _commit.fault_point("manifests")
+            _layout.consolidate(stage)
+            _commit.fault_point("consolidated")
+            _commit.commit(root, stage, durable=durable)
 
 
 def append(
@@ -123,10 +131,14 @@ def append(
     store: str | os.PathLike,
     group: str,
     dim: str = "trial",
+    *,
+    durable: bool = False,
 ) -> None:
     """Append ``obj`` along ``dim`` to an existing group, atomically, without rewriting it.
 
-    Existing chunk files are hard-linked into the staged group (no copy);
+    Committed like :func:`save` (a new version built beside the archive and
+    exchanged with it in one step). Existing chunk files are hard-linked into
+    the new version (no copy);
     only new chunks, the last partial chunk along ``dim`` and metadata are
     written. Every other dim must match the stored group (sizes, coordinate
     labels, units); the appended ``dim`` labels must be new.
@@ -142,6 +154,9 @@ def append(
         Existing group, e.g. ``"sub-01/sensor"``.
     dim : str
         Dimension to append along (default ``"trial"``).
+    durable : bool
+        fsync the new version before and the parent directory after the
+        commit (power-loss safety), as for :func:`save`.
 
     Raises
     ------
@@ -153,14 +168,15 @@ def append(
     if not parts:
         raise ArchiveError("`group` must name a group to append to, e.g. 'sub-01/sensor'")
     ds = _as_dataset(obj)
+    _check_variable_names(ds, parts)
     problems = _kinds.schema_problems(ds, _kinds.group_kind(parts))
     if problems:
         raise SchemaError(f"cannot append to {_layout.group_name(parts)}: {problems[0][1]}")
-    if not root.is_dir():
+    if _layout.node_metadata(root) is None:
         raise ArchiveError(f"no archive at {root}")
-    with _layout.writer_lock(root):
-        _layout.recover(root)
+    with _commit.writer_lock(root):
         _layout.check_root(root)
+        _commit.collect(root)
         target = root.joinpath(*parts)
         meta = _layout.node_metadata(target)
         if meta is None or meta.get("node_type") != "group":
@@ -172,10 +188,9 @@ def append(
             warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
             stored = xr.open_zarr(str(target), consolidated=False, zarr_format=3, chunks=None)
         new = _conform_append(ds, stored, dim, _layout.group_name(parts))
-        stage = _layout.new_stage(root, parts)
-        try:
-            shutil.copytree(target, stage, copy_function=os.link)
-            (stage / _layout.MARKER).unlink()
+        with _commit.stage(root, keep=None) as stage:
+            staged = stage.joinpath(*parts)
+            (staged / _layout.MARKER).unlink()
             largest = max(
                 (
                     v.dtype.itemsize * math.prod(map(max, v.chunks))
@@ -191,7 +206,7 @@ def append(
             ):
                 warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
                 new.to_zarr(
-                    str(stage),
+                    str(staged),
                     mode="a",
                     append_dim=dim,
                     consolidated=False,
@@ -200,13 +215,13 @@ def append(
                     align_chunks=_encoding.is_lazy(new),
                     chunkmanager_store_kwargs=store_kwargs,
                 )
-            _record_append(stage, dim, new.sizes[dim])
-            _layout.write_manifest(stage)
-            _layout.swap(stage, target, _layout.journal_path(root, stage, parts))
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
-            _layout.recover(root)  # roll back a swap interrupted by an exception
-        _layout.consolidate(root)
+            _commit.fault_point("staged")
+            _record_append(staged, dim, new.sizes[dim])
+            _layout.write_manifest(staged)
+            _commit.fault_point("manifests")
+            _layout.consolidate(stage)
+            _commit.fault_point("consolidated")
+            _commit.commit(root, stage, durable=durable)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -232,6 +247,36 @@ def _nodes(obj: Any) -> list[tuple[tuple[str, ...], xr.Dataset]]:
     return [((), _as_dataset(obj))]
 
 
+def _check_variable_names(ds: xr.Dataset, parts: tuple[str, ...]) -> None:
+    """Every variable and coordinate name is a valid node name (:mod:`._names`)."""
+    for name in ds.variables:
+        _names.check_name(name, f"variable name in {_layout.group_name(parts)}")
+
+
+def _check_writable(root: Path) -> None:
+    """Refuse a directory that is neither empty nor an archive, and newer archives."""
+    if _layout.node_metadata(root) is not None:
+        _layout.check_root(root)
+        return
+    foreign = [p.name for p in root.iterdir() if p.name != _commit.META]
+    if foreign:
+        raise ArchiveError(
+            f"{root} is a non-empty directory but not an archive (holds {sorted(foreign)[:3]}); "
+            "not writing"
+        )
+
+
+def _check_target(root: Path, parts: tuple[str, ...]) -> None:
+    """Every ancestor of the target group, and the target itself, is a group or absent."""
+    for depth in range(1, len(parts) + 1):
+        meta = _layout.node_metadata(root.joinpath(*parts[:depth]))
+        if meta is not None and meta.get("node_type") != "group":
+            raise ArchiveError(
+                f"{_layout.group_name(parts[:depth])} is an array in {root}, not a group: "
+                f"cannot save the group {_layout.group_name(parts)}"
+            )
+
+
 def _root_attrs(root: Path) -> dict[str, Any]:
     """Root attrs for a rewritten root: a new archive's, keeping the original ``created``."""
     attrs = _layout.root_attrs()
@@ -253,10 +298,16 @@ def _write_group(
         ),
         default=0,
     )
-    with _encoding.chunk_parallel_codecs(), _store_pool(prepared, largest) as store_kwargs:
+    with (
+        warnings.catch_warnings(),
+        _encoding.chunk_parallel_codecs(),
+        _store_pool(prepared, largest) as store_kwargs,
+    ):
+        warnings.filterwarnings("ignore", message=_ZARR_WARNINGS)
         prepared.to_zarr(
             str(path),
-            mode="w-",
+            # a new directory; the root of a new version already holds .laminarray/
+            mode="a" if (path / _commit.META).is_dir() else "w-",
             zarr_format=3,
             consolidated=False,
             encoding=encoding,

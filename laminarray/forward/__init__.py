@@ -1,8 +1,11 @@
 """Forward models: sensor arrays, head/MRI transforms, spherical gain matrices, lead fields.
 
 - :mod:`~laminarray.forward.transforms`: :func:`coregister`, :func:`apply_transform`.
-- :mod:`~laminarray.forward.sensors`: :func:`make_sensors`, :func:`helmet_array`,
-  :func:`opm_array`, fiducials.
+- :mod:`~laminarray.forward.sensors`: the sensor schema (:func:`sensors_from_coils`:
+  coil integration points and a channels x points weight matrix), :func:`make_sensors`,
+  :func:`helmet_array`, :func:`opm_array`, fiducials, SSP projectors (:func:`apply_ssp`).
+- :mod:`~laminarray.forward.mne_sensors`: :func:`sensors_from_mne` (every coil type MNE
+  describes, CTF compensation folded into the weights, SSP projectors carried).
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
 - :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
   :func:`save_leadfield_npz`.
@@ -16,20 +19,29 @@ from __future__ import annotations
 from .diagnostics import gain_norms, lead_field_rms_diff
 from .headshape import HeadshapeFit, coregister_headshape
 from .leadfield import leadfield, save_leadfield_npz
+from .mne_sensors import sensors_from_mne
 from .sensors import (
+    apply_ssp,
+    channel_units,
+    coil_geometry,
     head_fiducials,
     helmet_array,
     make_fiducials,
     make_sensors,
     opm_array,
     scalp_surface,
+    sensors_from_coils,
+    ssp_operator,
 )
 from .sphere import fit_sphere, sphere_gain
 from .transforms import apply_transform, coregister, invert_transform, rigid_transform
 
 __all__ = [
     "HeadshapeFit",
+    "apply_ssp",
     "apply_transform",
+    "channel_units",
+    "coil_geometry",
     "coregister",
     "coregister_headshape",
     "fit_sphere",
@@ -45,5 +57,8 @@ __all__ = [
     "rigid_transform",
     "save_leadfield_npz",
     "scalp_surface",
+    "sensors_from_coils",
+    "sensors_from_mne",
     "sphere_gain",
+    "ssp_operator",
 ]

@@ -1,25 +1,41 @@
-"""Sensor arrays: positions, orientations and coil integration points of MEG channels.
+"""Sensor arrays: channels as weighted sums of coil integration points.
 
-A sensor array is an ``xarray.Dataset`` over ``channel``:
+Every MEG system is described the way FieldTrip and SPM describe it
+(``grad.coilpos``, ``grad.coilori``, ``grad.tra``): a list of coil
+integration points, each a position and a direction along which the field is
+sensed, and a channels x points weight matrix. A sensor array is an
+``xarray.Dataset`` over ``channel`` and ``coil``:
 
 =======================================  ============  =================================
 variable                                 units         meaning
 =======================================  ============  =================================
-``position (channel, xyz)``              mm            channel position (first coil)
-``orientation (channel, xyz)``           1             unit measurement direction
-``coil_position (channel, coil, xyz)``   mm            integration points
-``coil_orientation (channel, coil,       1             direction sensed at each point
-xyz)``
-``coil_weight (channel, coil)``          1             weight of each point (sums the field)
+``coil_position (coil, xyz)``            mm            integration point
+``coil_orientation (coil, xyz)``         1             direction sensed at the point
+``coil_weight (channel, coil)``          1 or 1/mm     channel = sum of weighted points
+``position (channel, xyz)``              mm            channel position
+``orientation (channel, xyz)``           1             channel measurement direction
 ``fiducials (fiducial, xyz)``            mm            ``nas``/``lpa``/``rpa`` (optional)
+``ssp_vector (ssp, channel)``            1             SSP projectors (optional)
 =======================================  ============  =================================
 
-with coords ``channel`` (labels) and ``ch_type`` (``"MEG"``) and attrs
-``kind`` (``"magnetometer"``/``"gradiometer"``) and ``coord_frame``. The field
-a channel measures is ``sum_k coil_weight[k] * B(coil_position[k]) .
-coil_orientation[k]``: a point magnetometer is one point of weight 1, a
-first-order axial gradiometer two coils ``baseline`` mm apart along the
-orientation with weights +1 (near coil) and -1 (far coil).
+with coords ``channel`` (labels), ``ch_type`` (``"MEG"``, ``"MEGMAG"``,
+``"MEGGRAD"`` for axial gradiometers, ``"MEGPLANAR"`` for planar
+gradiometers), ``ch_units`` (``"fT"``, or ``"fT/mm"`` for planar
+gradiometers) and, with projectors, ``ssp`` (names) and ``ssp_active``;
+attrs ``kind`` and ``coord_frame`` (and ``compensation_grade`` for CTF).
+
+A channel measures ``sum_k coil_weight[c, k] * B(coil_position[k]) .
+coil_orientation[k]``. The weights carry everything linear between the
+field at the points and the stored signal: integration weights over a coil's
+area, the opposite signs of a gradiometer's coils (divided by the baseline
+for a planar gradiometer, hence 1/mm) and, for CTF data, the synthetic
+gradient compensation (reference channels' coils enter every compensated
+channel's row with the compensation weights). Every forward model therefore
+computes the field at the points and multiplies by ``coil_weight`` once.
+
+SSP projectors are not folded into the weights: they are carried as
+``ssp_vector`` so that the data and the gain get the same projection
+(:func:`apply_ssp`), exactly as MNE applies ``info["projs"]`` to both.
 :func:`laminarray.forward.apply_transform` moves the whole array rigidly.
 """
 
@@ -36,15 +52,294 @@ from ..schema import XYZ
 from ..schema._vocabulary import as_str
 
 __all__ = [
+    "apply_ssp",
+    "channel_units",
+    "coil_geometry",
     "head_fiducials",
     "helmet_array",
     "make_fiducials",
     "make_sensors",
     "opm_array",
     "scalp_surface",
+    "sensors_from_coils",
+    "ssp_operator",
 ]
 
 KINDS = ("magnetometer", "gradiometer")
+#: channel types of the sensor schema and their units (SPM's vocabulary)
+CHANNEL_UNITS = {
+    "MEG": "fT",
+    "MEGMAG": "fT",
+    "MEGGRAD": "fT",
+    "MEGPLANAR": "fT/mm",
+    "REFMAG": "fT",
+    "REFGRAD": "fT",
+}
+
+
+def sensors_from_coils(
+    coil_positions: Any,
+    coil_orientations: Any,
+    tra: Any,
+    *,
+    labels: Sequence[str] | None = None,
+    ch_types: str | Sequence[str] = "MEG",
+    ch_units: str | Sequence[str] | None = None,
+    positions: Any = None,
+    orientations: Any = None,
+    fiducials: xr.DataArray | None = None,
+    ssp: xr.DataArray | None = None,
+    coord_frame: str = "head",
+    kind: str | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> xr.Dataset:
+    """Build a sensor array from coil integration points and a channels x points matrix.
+
+    This is the one constructor of the sensor schema (see the module
+    docstring): :func:`make_sensors`, :func:`helmet_array`,
+    :func:`opm_array`, :func:`sensors_from_mne` and
+    :func:`laminarray.io.read_spm` all build their arrays through it.
+
+    Parameters
+    ----------
+    coil_positions : array, shape (n_coils, 3)
+        Integration points in mm.
+    coil_orientations : array, shape (n_coils, 3)
+        Directions sensed at the points (normalised here).
+    tra : array, shape (n_channels, n_coils)
+        Weight of each point in each channel (FieldTrip's ``grad.tra``;
+        stored as ``coil_weight``): 1 for a point magnetometer, integration
+        weights over a coil, +/- for gradiometer coils (in 1/mm for planar
+        gradiometers), compensation weights for CTF reference coils.
+    labels : sequence of str, optional
+        Unique channel labels (default ``MEG001``, ``MEG002``, ...).
+    ch_types : str or sequence of str
+        Channel type(s) (``"MEG"``, ``"MEGMAG"``, ``"MEGGRAD"``,
+        ``"MEGPLANAR"``, ...).
+    ch_units : str or sequence of str, optional
+        Units of each channel's signal: default ``"fT/mm"`` for
+        ``"MEGPLANAR"`` and ``"fT"`` otherwise.
+    positions, orientations : array, shape (n_channels, 3), optional
+        Channel positions (mm) and directions. Default: the centroid and the
+        mean direction of the points carrying at least half the channel's
+        largest positive weight (a gradiometer's near coil).
+    fiducials : DataArray (fiducial, xyz), optional
+        Head fiducials in mm (see :func:`make_fiducials`).
+    ssp : DataArray (ssp, channel), optional
+        SSP projection vectors (coord ``ssp_active (ssp)``: already applied to
+        the data; default True), stored as ``ssp_vector``; see :func:`apply_ssp`.
+    coord_frame : str
+        Coordinate frame of every position (attrs, default ``"head"``).
+    kind : str, optional
+        Free description stored in attrs (default from the channel types:
+        ``"magnetometer"``, ``"gradiometer"`` or ``"mixed"``).
+    attrs : dict, optional
+        Extra attrs (e.g. ``compensation_grade``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The sensor array described in this module's docstring.
+
+    Examples
+    --------
+    A planar gradiometer of two points 10 mm apart, in fT/mm:
+
+    >>> from laminarray.forward import sensors_from_coils
+    >>> sensors = sensors_from_coils(
+    ...     [[-5.0, 0, 100], [5.0, 0, 100]], [[0, 0, 1.0], [0, 0, 1.0]], [[-0.1, 0.1]],
+    ...     labels=["MEG0113"], ch_types="MEGPLANAR")
+    >>> str(sensors["ch_units"].values[0])
+    'fT/mm'
+    """
+    coil_pos = _points(coil_positions, "coil_positions")
+    n_coils = coil_pos.shape[0]
+    coil_ori = _directions(coil_orientations, "coil_orientations", n_coils)
+    weights = np.asarray(tra.toarray() if hasattr(tra, "toarray") else tra, dtype=np.float64)
+    if weights.ndim != 2 or weights.shape[1] != n_coils or not np.all(np.isfinite(weights)):
+        raise LaminarrayError(
+            f"`tra` must be a finite (n_channels, n_coils={n_coils}) weight matrix; "
+            f"got {describe(tra)}"
+        )
+    n_channels = weights.shape[0]
+    if labels is None:
+        labels = [f"MEG{i + 1:03d}" for i in range(n_channels)]
+    names = as_str(labels)
+    if names.shape != (n_channels,) or np.unique(names).size != n_channels:
+        raise LaminarrayError(
+            f"`labels` must be {n_channels} unique channel names; got {describe(labels)}"
+        )
+    types = _per_channel(ch_types, n_channels, "ch_types")
+    if ch_units is None:
+        units = np.array([CHANNEL_UNITS.get(t.upper(), "fT") for t in types])
+    else:
+        units = _per_channel(ch_units, n_channels, "ch_units")
+    if positions is None or orientations is None:
+        near_pos, near_ori = _near_coils(weights, coil_pos, coil_ori)
+    pos = near_pos if positions is None else _points(positions, "positions")
+    ori = near_ori if orientations is None else _directions(orientations, "orientations", len(pos))
+    if pos.shape != (n_channels, 3) or ori.shape != (n_channels, 3):
+        raise LaminarrayError(
+            f"`positions` and `orientations` must be ({n_channels}, 3); got {pos.shape} and "
+            f"{ori.shape}"
+        )
+    if kind is None:
+        kinds = {"MEGPLANAR": "gradiometer", "MEGGRAD": "gradiometer", "REFGRAD": "gradiometer"}
+        found = {kinds.get(t.upper(), "magnetometer") for t in types}
+        kind = found.pop() if len(found) == 1 else "mixed"
+    ds = xr.Dataset(
+        {
+            "coil_position": (("coil", "xyz"), coil_pos, _attrs("mm", "coil integration point")),
+            "coil_orientation": (
+                ("coil", "xyz"),
+                coil_ori,
+                _attrs("1", "direction sensed at the integration point"),
+            ),
+            "coil_weight": (
+                ("channel", "coil"),
+                weights,
+                _attrs("1", "weight of each integration point in each channel (tra)"),
+            ),
+            "position": (("channel", "xyz"), pos, _attrs("mm", "channel position")),
+            "orientation": (("channel", "xyz"), ori, _attrs("1", "measurement direction")),
+        },
+        coords={
+            "channel": names,
+            "ch_type": ("channel", types),
+            "ch_units": ("channel", units),
+            "xyz": list(XYZ),
+        },
+        attrs={"kind": str(kind), "coord_frame": str(coord_frame), **(attrs or {})},
+    )
+    if fiducials is not None:
+        ds["fiducials"] = fiducials
+    if ssp is not None:
+        ds = _with_ssp(ds, ssp)
+    return ds
+
+
+def coil_geometry(sensors: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays every forward model needs from a sensor array.
+
+    Parameters
+    ----------
+    sensors : xarray.Dataset
+        A sensor array (see :func:`sensors_from_coils`).
+
+    Returns
+    -------
+    coil_position : ndarray, shape (n_coils, 3)
+        mm.
+    coil_orientation : ndarray, shape (n_coils, 3)
+        Unit vectors.
+    coil_weight : ndarray, shape (n_channels, n_coils)
+        The channels' weights (the gain is ``coil_weight @ field at the points``).
+    """
+    needed = ("coil_position", "coil_orientation", "coil_weight")
+    if not isinstance(sensors, xr.Dataset) or any(v not in sensors for v in needed):
+        raise LaminarrayError(
+            "`sensors` must be a sensor array from laminarray.forward.sensors_from_coils "
+            f"(or make_sensors/helmet_array/opm_array/sensors_from_mne) with variables "
+            f"{list(needed)}; got {describe(sensors)}"
+        )
+    if sensors["coil_position"].dims != ("coil", "xyz"):
+        raise LaminarrayError(
+            "`sensors.coil_position` must have dims ('coil', 'xyz'); found "
+            f"{sensors['coil_position'].dims}: rebuild the array with sensors_from_coils"
+        )
+    return (
+        sensors["coil_position"].transpose("coil", "xyz").values,
+        sensors["coil_orientation"].transpose("coil", "xyz").values,
+        sensors["coil_weight"].transpose("channel", "coil").values,
+    )
+
+
+def channel_units(sensors: xr.Dataset) -> str:
+    """The units shared by every channel of a sensor array or dataset, else ``"mixed"``.
+
+    Reads the ``ch_units`` coordinate (default ``"fT"`` without one).
+    """
+    if "ch_units" not in sensors.coords:
+        return "fT"
+    found = np.unique(as_str(sensors["ch_units"].values))
+    return str(found[0]) if found.size == 1 else "mixed"
+
+
+def ssp_operator(sensors: xr.Dataset, channels: Sequence[str] | None = None) -> xr.DataArray:
+    """The SSP projection ``P = I - U U^T`` of a sensor array's projectors.
+
+    As MNE's ``make_projector`` (which the inverse applies to data and gain
+    alike): every vector, active (already applied to the data) or not, is restricted to
+    ``channels`` and normalised, the orthonormal basis ``U`` of their span is
+    taken from an SVD (directions with singular values below 1 % of the
+    largest dropped), and ``P`` removes it.
+
+    Parameters
+    ----------
+    sensors : xarray.Dataset
+        A sensor array or a sensor dataset carrying ``ssp_vector (ssp, channel)``.
+    channels : sequence of str, optional
+        Channels to project (default the array's channels, in order).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(channel, channel_in)``: apply as ``P @ x`` to data or gain; the
+        identity without projectors. ``P`` is idempotent, so data whose
+        projectors are already active are unchanged by it. attrs ``ssp_rank`` (number of
+        directions removed).
+    """
+    names = [str(c) for c in (sensors["channel"].values if channels is None else channels)]
+    n = len(names)
+    basis = np.zeros((n, 0))
+    if "ssp_vector" in sensors:
+        vectors = sensors["ssp_vector"]
+        present = [c for c in names if c in set(as_str(vectors["channel"].values))]
+        rows = np.zeros((vectors.sizes["ssp"], n))
+        index = [names.index(c) for c in present]
+        rows[:, index] = vectors.sel(channel=present).transpose("ssp", "channel").values
+        norms = np.linalg.norm(rows, axis=1)
+        rows = rows[norms > 0] / norms[norms > 0, None]
+        if rows.size:
+            u, s, _ = np.linalg.svd(rows.T, full_matrices=False)
+            basis = u[:, s > 1e-2 * s[0]]
+    operator = np.eye(n) - basis @ basis.T
+    return xr.DataArray(
+        operator,
+        dims=("channel", "channel_in"),
+        coords={"channel": names, "channel_in": names},
+        attrs={"ssp_rank": int(basis.shape[1]), "long_name": "SSP projection"},
+    )
+
+
+def apply_ssp(obj: xr.DataArray | xr.Dataset, sensors: xr.Dataset) -> Any:
+    """Apply a sensor array's SSP projectors to data or a gain (see :func:`ssp_operator`).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or Dataset
+        Anything with a ``channel`` dim: sensor data, a sensor dataset (its
+        ``data`` is projected) or a gain. Lazy inputs stay lazy.
+    sensors : xarray.Dataset
+        Carrier of ``ssp_vector`` (a sensor array or a sensor dataset).
+
+    Returns
+    -------
+    same type as ``obj``
+        Projected along ``channel`` (coords and attrs kept; attrs gain
+        ``ssp_applied = True``).
+    """
+    if isinstance(obj, xr.Dataset):
+        return obj.assign(data=apply_ssp(obj["data"], sensors))
+    if not isinstance(obj, xr.DataArray) or "channel" not in obj.dims:
+        raise LaminarrayError(f"`obj` must have a `channel` dim; got {describe(obj)}")
+    operator = ssp_operator(sensors, [str(c) for c in obj["channel"].values])
+    moved = xr.dot(operator, obj.rename(channel="channel_in"), dim="channel_in")
+    out = moved.transpose(*obj.dims).assign_coords(
+        {k: v for k, v in obj.coords.items() if "channel" in v.dims}
+    )
+    out.attrs = {**obj.attrs, "ssp_applied": True}
+    return out.rename(obj.name)
 
 
 def make_sensors(
@@ -91,49 +386,23 @@ def make_sensors(
     check_option("kind", kind, KINDS)
     pos = _points(positions, "positions")
     ori = _directions(orientations, "orientations", pos.shape[0])
-    n_channels = pos.shape[0]
-    if labels is None:
-        labels = [f"MEG{i + 1:03d}" for i in range(n_channels)]
-    names = as_str(labels)
-    if names.shape != (n_channels,) or np.unique(names).size != n_channels:
-        raise LaminarrayError(
-            f"`labels` must be {n_channels} unique channel names; got {describe(labels)}"
-        )
     coil_size = check_positive("coil_size", coil_size, allow_zero=True)
     offsets, weights = _coil_offsets(kind, check_positive("baseline", baseline), coil_size)
     frame = _tangent_frames(ori)  # (channel, 3 axes, xyz): two tangents then the normal
     coil_pos = pos[:, None, :] + np.einsum("ka,cax->ckx", offsets, frame)
     coil_ori = np.broadcast_to(ori[:, None, :], coil_pos.shape)
-    ds = xr.Dataset(
-        {
-            "position": (("channel", "xyz"), pos, _attrs("mm", "channel position")),
-            "orientation": (("channel", "xyz"), ori, _attrs("1", "measurement direction")),
-            "coil_position": (
-                ("channel", "coil", "xyz"),
-                coil_pos,
-                _attrs("mm", "coil integration point"),
-            ),
-            "coil_orientation": (
-                ("channel", "coil", "xyz"),
-                np.array(coil_ori),
-                _attrs("1", "direction sensed at the integration point"),
-            ),
-            "coil_weight": (
-                ("channel", "coil"),
-                np.broadcast_to(weights, (n_channels, weights.size)).copy(),
-                _attrs("1", "integration weight"),
-            ),
-        },
-        coords={
-            "channel": names,
-            "ch_type": ("channel", np.full(n_channels, "MEG")),
-            "xyz": list(XYZ),
-        },
-        attrs={"kind": kind, "coord_frame": coord_frame, "baseline_mm": float(baseline)},
+    return sensors_from_coils(
+        coil_pos.reshape(-1, 3),
+        coil_ori.reshape(-1, 3),
+        np.kron(np.eye(pos.shape[0]), weights[None, :]),
+        labels=labels,
+        positions=pos,
+        orientations=ori,
+        fiducials=fiducials,
+        coord_frame=coord_frame,
+        kind=kind,
+        attrs={"baseline_mm": float(baseline)},
     )
-    if fiducials is not None:
-        ds["fiducials"] = fiducials
-    return ds
 
 
 def make_fiducials(nas: Any, lpa: Any, rpa: Any) -> xr.DataArray:
@@ -360,6 +629,46 @@ def opm_array(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _per_channel(value: Any, n: int, name: str) -> np.ndarray:
+    values = np.full(n, value) if isinstance(value, str) else as_str(value)
+    if values.shape != (n,):
+        raise LaminarrayError(f"`{name}` must be one string or {n} strings; got {describe(value)}")
+    return values.astype(str)
+
+
+def _near_coils(
+    weights: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid and mean direction of each channel's points of largest positive weight."""
+    top = weights.max(axis=1, keepdims=True)
+    if np.any(top <= 0):
+        bad = int(np.flatnonzero(top[:, 0] <= 0)[0])
+        raise LaminarrayError(
+            f"channel index {bad} has no positive weight in `tra`; pass `positions=` and "
+            "`orientations=` for such channels"
+        )
+    near = (weights >= 0.5 * top).astype(np.float64)
+    near /= near.sum(axis=1, keepdims=True)
+    direction = near @ coil_ori
+    return near @ coil_pos, direction / np.linalg.norm(direction, axis=1, keepdims=True)
+
+
+def _with_ssp(ds: xr.Dataset, ssp: xr.DataArray) -> xr.Dataset:
+    if not isinstance(ssp, xr.DataArray) or set(ssp.dims) != {"ssp", "channel"}:
+        raise LaminarrayError(f"`ssp` must be a DataArray (ssp, channel); got {describe(ssp)}")
+    vectors = ssp.reindex(channel=ds["channel"].values, fill_value=0.0)
+    active = (
+        np.asarray(ssp["ssp_active"].values, bool)
+        if "ssp_active" in ssp.coords
+        else np.ones(ssp.sizes["ssp"], bool)
+    )
+    return ds.assign(
+        ssp_vector=vectors.transpose("ssp", "channel").assign_attrs(
+            units="1", long_name="SSP projection vector"
+        )
+    ).assign_coords(ssp_active=("ssp", active))
 
 
 def _attrs(units: str, long_name: str) -> dict[str, str]:

@@ -28,9 +28,12 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import xarray as xr
+from scipy import sparse
 
 from .._validation import LaminarrayError, check_option, describe
 from ..schema import gain_dataarray, validate_mesh
+from ..schema._vocabulary import as_str
+from .sensors import channel_units, coil_geometry
 
 __all__ = ["fit_sphere", "sphere_gain"]
 
@@ -124,7 +127,10 @@ def sphere_gain(
         layer/vertex coords, source positions as coords ``source_x``,
         ``source_y``, ``source_z (layer, vertex)`` (mm), and attrs
         ``forward_model``, ``orientation``, ``sensor_kind``,
-        ``sphere_center_mm``, ``sphere_radius_mm``.
+        ``sphere_center_mm``, ``sphere_radius_mm`` (and the sensors'
+        ``compensation_grade``/``coord_frame`` as ``sensor_*``). Units are the
+        channels' units per nAm (``fT/nAm``, ``fT/mm/nAm`` for planar
+        gradiometers, ``mixed/nAm`` with a ``ch_units`` coord for both).
 
     Raises
     ------
@@ -135,7 +141,7 @@ def sphere_gain(
     """
     check_option("orientation", orientation, ("fixed", "free"))
     mesh = validate_mesh(mesh)
-    coil_pos, coil_ori, weights = _coil_arrays(sensors)
+    coil_pos, coil_ori, weights = coil_geometry(sensors)
     center, radius = _sphere(mesh, coil_pos, center, radius)
     src = mesh["vertices"].values - center
     _check_geometry(src, coil_pos - center, radius)
@@ -150,7 +156,7 @@ def sphere_gain(
         moments = None
     n_layers, n_vertices, _ = src.shape
     if chunks is None:
-        per_vertex = 8 * len(weights) * n_layers * (1 if moments is not None else 3)
+        per_vertex = 8 * weights.shape[0] * n_layers * (1 if moments is not None else 3)
         chunks = max(1, _CHUNK_BYTES // per_vertex)
     chunks = int(min(chunks, n_vertices))
     fixed = moments is not None
@@ -162,12 +168,13 @@ def sphere_gain(
         *blocks,
         coil_pos=coil_pos - center,
         coil_ori=coil_ori,
-        weights=weights,
+        weights=_weight_operator(weights),
         out_dtype=np.dtype(dtype),
         dtype=np.dtype(dtype),
         drop_axis=2 if fixed else None,
         new_axis=0,
-        chunks=((len(weights),), (n_layers,), blocks[0].chunks[1]) + (() if fixed else ((3,),)),
+        chunks=((weights.shape[0],), (n_layers,), blocks[0].chunks[1])
+        + (() if fixed else ((3,),)),
         meta=np.empty((0,) * (3 if fixed else 4), dtype=dtype),
     )
     positions = mesh["vertices"].values
@@ -179,6 +186,7 @@ def sphere_gain(
         depth=mesh["depth"].values,
         hemi=mesh["hemi"].values if "hemi" in mesh.coords else None,
         ch_types=sensors["ch_type"].values if "ch_type" in sensors.coords else "MEG",
+        units=f"{channel_units(sensors)}/nAm",
         attrs={
             "forward_model": "single sphere (Sarvas)",
             "orientation": orientation,
@@ -187,6 +195,11 @@ def sphere_gain(
             "sphere_radius_mm": float(radius),
         },
     )
+    if channel_units(sensors) == "mixed":
+        gain = gain.assign_coords(ch_units=("channel", as_str(sensors["ch_units"].values)))
+    for name in ("compensation_grade", "coord_frame"):
+        if name in sensors.attrs:
+            gain.attrs[f"sensor_{name}"] = sensors.attrs[name]
     return gain.assign_coords(
         {
             f"source_{axis}": (("layer", "vertex"), positions[..., i], {"units": "mm"})
@@ -201,7 +214,7 @@ def _gain_block(
     *,
     coil_pos: np.ndarray,
     coil_ori: np.ndarray,
-    weights: np.ndarray,
+    weights: Any,
     out_dtype: np.dtype,
 ) -> np.ndarray:
     """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3).
@@ -212,16 +225,15 @@ def _gain_block(
     n_layers, n_v, _ = src.shape
     dip = src.reshape(-1, 3)
     flat_q = None if moments is None else moments.reshape(-1, 3)
-    points, normals = coil_pos.reshape(-1, 3), coil_ori.reshape(-1, 3)
     free = () if moments is not None else (3,)
-    out = np.empty((len(weights), dip.shape[0], *free), dtype=out_dtype)
-    step = max(16, _CACHE_ENTRIES // points.shape[0])
+    n_channels = weights.shape[0]
+    out = np.empty((n_channels, dip.shape[0], *free), dtype=out_dtype)
+    step = max(16, _CACHE_ENTRIES // coil_pos.shape[0])
     for start in range(0, dip.shape[0], step):
         part = slice(start, start + step)
-        g = sarvas_gain(dip[part], points, normals, None if flat_q is None else flat_q[part])
-        g = g.reshape(weights.shape + g.shape[1:])
-        out[:, part] = np.einsum("ck,ck...->c...", weights, g)
-    return out.reshape((len(weights), n_layers, n_v, *free))
+        g = sarvas_gain(dip[part], coil_pos, coil_ori, None if flat_q is None else flat_q[part])
+        out[:, part] = (weights @ g.reshape(g.shape[0], -1)).reshape((n_channels, -1, *free))
+    return out.reshape((n_channels, n_layers, n_v, *free))
 
 
 def sarvas_gain(
@@ -295,16 +307,11 @@ def sarvas_gain(
     return out[0] if moments is not None else np.stack(out, axis=-1)
 
 
-def _coil_arrays(sensors: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    needed = ("coil_position", "coil_orientation", "coil_weight")
-    if not isinstance(sensors, xr.Dataset) or any(v not in sensors for v in needed):
-        raise LaminarrayError(
-            "`sensors` must be a sensor array from laminarray.forward.make_sensors (or "
-            f"helmet_array/opm_array) with variables {list(needed)}; got {describe(sensors)}"
-        )
-    pos = sensors["coil_position"].transpose("channel", "coil", "xyz").values
-    ori = sensors["coil_orientation"].transpose("channel", "coil", "xyz").values
-    return pos, ori, sensors["coil_weight"].transpose("channel", "coil").values
+def _weight_operator(weights: np.ndarray) -> Any:
+    """``coil_weight`` as CSR when sparse (separate coils per channel), else dense."""
+    if np.count_nonzero(weights) < 0.25 * weights.size:
+        return sparse.csr_array(weights)
+    return weights
 
 
 def _sphere(

@@ -13,7 +13,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, describe
 from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
-from ..schema._vocabulary import as_str
+from ..schema._vocabulary import as_str, split_units
 from ..schema.validators import select_mesh_layers
 from .modes import window_samples
 
@@ -120,7 +120,7 @@ def prepare(
         layer_names.index(str(layer)) if layer else None,
     )
     times = np.asarray(sensor["time"].values, dtype=np.float64)
-    units = str(gain.attrs["units"]).split("/")
+    _, source_units = split_units(gain.attrs["units"])
     return Problem(
         data=data.data,
         gain=flat,
@@ -130,7 +130,7 @@ def prepare(
         channels=channels,
         gain_template=gain,
         sensor_units=str(sensor["data"].attrs["units"]),
-        source_units=units[1] if len(units) > 1 else "nAm",
+        source_units=source_units,
     )
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._linalg import small_matrix_blas, spm_svd
+from .._blas import single_blas_thread
+from ._linalg import spm_svd
 from .modes import Reduced
 from .priors import ebb_prior, weighted_gram
 from .reml import RemlResult, reml_sc, sparse_reml
@@ -98,7 +99,7 @@ def fit_ebb(lead: np.ndarray, smoothing: sp.csc_array, modes: np.ndarray, reduce
     nn = reduced.n_samples
     sensor_prior = weighted_gram(lead, power)
     watch.lap("priors")
-    with small_matrix_blas():
+    with single_blas_thread():
         stage1 = reml_sc(reduced.yy, [qe, sensor_prior], nn, q0)
         stage2 = reml_sc(reduced.yy, [q0, stage1.hyper[1] * sensor_prior], nn, q0)
     watch.lap("reml")
@@ -197,7 +198,7 @@ def fit_msp(
     nn = reduced.n_samples
     flat = reduced.y.transpose(0, 2, 1).reshape(reduced.y.shape[0], -1)
     watch.lap("priors")
-    with small_matrix_blas():
+    with single_blas_thread():
         gs = greedy_search(flat, patterns, qe)
         watch.lap("greedy_search")
         ard = ard_weights(reduced.yy, patterns, qe, nn)

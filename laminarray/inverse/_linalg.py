@@ -9,28 +9,9 @@ and returns float64 numpy arrays and trusts its inputs.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 
 _LOGDET_TOL = 1e-16
-
-
-@contextlib.contextmanager
-def small_matrix_blas() -> Iterator[None]:
-    """Run BLAS/LAPACK single-threaded inside the block (when ``threadpoolctl`` is present).
-
-    ReML works on matrices of a few hundred rows, where threads gain little and
-    cost a lot on a busy machine or inside parallel dask tasks.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def spm_inv(a: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from .errors import FileFormatError, InversionNotFoundError, MissingFileError
 from .fiducials import read_fiducials
 from .gifti import read_gifti_mesh, write_gifti_mesh, write_gifti_values
 from .mne import forward_to_gain, from_mne, source_to_stc, to_mne_epochs, to_mne_evoked
-from .spm import read_spm, write_spm
+from .opm import read_opm_positions
+from .spm import read_spm, read_spm_sensors, write_spm
 from .spm_gain import read_spm_gain, spm_gain_path, write_spm_gain
 from .spm_inversion import (
     check_inversion_exists,
@@ -37,10 +38,12 @@ __all__ = [
     "read_gifti_mesh",
     "read_lameg_dataset",
     "read_lameg_sources",
+    "read_opm_positions",
     "read_spm",
     "read_spm_gain",
     "read_spm_inversion",
     "read_spm_inversion_mesh",
+    "read_spm_sensors",
     "source_to_stc",
     "spm_gain_path",
     "to_mne_epochs",

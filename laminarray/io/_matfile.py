@@ -25,6 +25,7 @@ beside it.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -115,7 +116,10 @@ class MatFile:
     def variables(self) -> list[str]:
         """Names of the top-level variables."""
         if self._h5 is not None:
-            return [k for k in self._h5 if not k.startswith("#")]
+            try:
+                return [k for k in self._h5 if not k.startswith("#")]
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise FileFormatError(f"{self.path}: cannot list the variables: {exc}") from exc
         return list(self._v5 or {})
 
     def get(
@@ -219,7 +223,7 @@ class MatFile:
             return _convert_h5(node, fields)
         except FileFormatError:
             raise
-        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError, OverflowError) as exc:
             raise FileFormatError(f"{self.path}: cannot decode `{node.name}`: {exc}") from exc
 
 
@@ -251,15 +255,36 @@ def _field_names(group: h5py.Group) -> list[str]:
 
 
 class _Source(NamedTuple):
-    """An open v7.3 file and, for the default (sec2) driver, its OS file descriptor."""
+    """An open v7.3 file, its OS file descriptor (default sec2 driver) and its size in bytes."""
 
     file: h5py.File
     fd: int | None
+    size: int
 
 
 def _source(f: h5py.File) -> _Source:
     sec2 = f.id.get_access_plist().get_driver() == h5py.h5fd.SEC2
-    return _Source(f, f.id.get_vfd_handle() if sec2 else None)
+    return _Source(f, f.id.get_vfd_handle() if sec2 else None, f.id.get_filesize())
+
+
+# MATLAB compresses v7.3 data with deflate only, which expands at most ~1032:1, so a
+# value declaring more bytes than this many times the file's size cannot be real
+_MAX_EXPANSION = 1100
+_SMALL_BYTES = 2**16
+
+
+def _check_declared(oid: Any, nbytes: int, file_size: int | None = None) -> None:
+    """Refuse to allocate a value larger than the file could hold (crafted dims or string sizes)."""
+    if nbytes <= _SMALL_BYTES:
+        return
+    if file_size is None:
+        file_size = h5py.h5i.get_file_id(oid).get_filesize()
+    if nbytes > _MAX_EXPANSION * file_size + _SMALL_BYTES:
+        name = (h5py.h5i.get_name(oid) or b"?").decode(errors="replace")
+        raise FileFormatError(
+            f"`{name}` declares {nbytes} bytes, more than a {file_size}-byte MATLAB file can "
+            f"hold even compressed ({_MAX_EXPANSION}x); the file is corrupted or crafted"
+        )
 
 
 def _convert_h5(
@@ -303,6 +328,7 @@ def _low_attr(oid: Any, name: bytes) -> Any:
     except KeyError:
         return None
     tid = attr.get_type()
+    _check_declared(oid, math.prod(attr.shape) * tid.get_size())
     if (
         tid.get_class() == h5py.h5t.STRING
         and not tid.is_variable_str()
@@ -344,7 +370,9 @@ def _read_raw(oid: Any, src: _Source, dtype: np.dtype) -> np.ndarray:
     ``H5Dget_offset``, skipping the library's per-read type conversion setup;
     everything else goes through HDF5.
     """
-    raw = np.empty(oid.get_space().get_simple_extent_dims(), dtype=dtype)
+    dims = oid.get_space().get_simple_extent_dims()
+    _check_declared(oid, math.prod(dims) * dtype.itemsize, src.size)
+    raw = np.empty(dims, dtype=dtype)
     if not raw.size:
         return raw
     if dtype.kind in "iuf" and dtype.isnative and src.fd is not None:
@@ -415,10 +443,18 @@ _DTYPES = {
 
 
 def _rows_to_text(codes: np.ndarray) -> str | list[str]:
-    rows = [
-        "".join(map(chr, row.astype(np.int64).tolist()))
-        for row in codes.reshape(codes.shape[0], -1)
-    ]
+    """MATLAB char rows (UTF-16 code units) as str; surrogate pairs joined, lone ones U+FFFD."""
+    if codes.size and (
+        (codes.dtype.kind not in "iu" and not np.all(codes == np.round(codes)))
+        or codes.min() < 0
+        or codes.max() > 0xFFFF
+    ):
+        raise FileFormatError(
+            f"char data must be UTF-16 code units (integers 0-65535), found values "
+            f"{codes.min()}..{codes.max()} of dtype {codes.dtype}"
+        )
+    units = np.ascontiguousarray(codes.reshape(codes.shape[0], -1), dtype="<u2")
+    rows = [row.tobytes().decode("utf-16-le", errors="replace") for row in units]
     return rows[0] if len(rows) == 1 else rows
 
 

@@ -162,7 +162,8 @@ class _H5Writer:
     def _char(self, parent: h5py.Group, name: str, text: str) -> Any:
         if not text:
             return _empty(parent, name, (0, 0), "char")
-        codes = np.array([ord(c) for c in text], dtype=np.uint16).reshape(-1, 1)
+        # MATLAB chars are UTF-16 code units: characters beyond U+FFFF become surrogate pairs
+        codes = np.frombuffer(text.encode("utf-16-le", "surrogatepass"), "<u2").reshape(-1, 1)
         dset = parent.create_dataset(name, data=codes)
         _cls_attr(dset, "char")
         dset.attrs["MATLAB_int_decode"] = np.int32(2)

@@ -121,8 +121,11 @@ def read_channels(mat: MatFile) -> tuple[list[str], list[str], np.ndarray, list[
     return labels, types, bad, units
 
 
-def read_header(mat: MatFile) -> SPMHeader:
+def read_header(mat: MatFile, *, external_dat: bool = False) -> SPMHeader:
     """Read and cross-check the header fields laminarray needs.
+
+    ``external_dat`` lets ``D.data.fname`` point outside the header's
+    directory (see :func:`locate_dat`).
 
     Raises
     ------
@@ -149,7 +152,9 @@ def read_header(mat: MatFile) -> SPMHeader:
         onsets = [_record_value(t, "onset", as_scalar, np.nan) for t in trials]
     except TypeError as exc:
         raise FileFormatError(f"{mat.path}: `D.trials` is malformed: {exc}") from None
-    layout, slope, intercept = _data_layout(mat, len(labels), int(n_samples), len(trials))
+    layout, slope, intercept = _data_layout(
+        mat, len(labels), int(n_samples), len(trials), external_dat
+    )
     n_trials = layout.shape[2]
     if not trials:
         conditions, bad_trials, onsets = ["Undefined"] * n_trials, np.zeros(n_trials, bool), []
@@ -175,7 +180,7 @@ def read_header(mat: MatFile) -> SPMHeader:
 
 
 def _data_layout(
-    mat: MatFile, n_channels: int, n_samples: int, n_trials: int
+    mat: MatFile, n_channels: int, n_samples: int, n_trials: int, external_dat: bool
 ) -> tuple[DatLayout, np.ndarray | None, np.ndarray | None]:
     dims = field(mat, ("data", "dim"), as_vector, "dims of the binary array")
     if dims.size not in (2, 3) or np.any(dims != np.round(dims)) or np.any(dims < 1):
@@ -201,11 +206,15 @@ def _data_layout(
     except (TypeError, FileFormatError) as exc:
         raise FileFormatError(f"{mat.path}: `D.data.dtype` is not usable: {exc}") from None
     offset = mat.get("D", "data", "offset", default=None)
-    offset = int(as_scalar(offset)) if _present(offset) else 0
-    if offset < 0:
-        raise FileFormatError(f"{mat.path}: `D.data.offset` must be >= 0, found {offset}")
+    offset = field(mat, ("data", "offset"), as_scalar, "byte offset") if _present(offset) else 0
+    if not np.isfinite(offset) or offset != int(offset) or offset < 0:
+        raise FileFormatError(
+            f"{mat.path}: `D.data.offset` must be an integer >= 0, found {offset}"
+        )
     fname = mat.get("D", "data", "fname", default=None)
-    layout = DatLayout(_locate_dat(mat.path, fname), dtype, shape, offset)
+    layout = DatLayout(
+        locate_dat(mat.path, fname, external=external_dat), dtype, shape, int(offset)
+    )
     layout.check()
     slope = _scaling(mat, "scl_slope", n_channels)
     intercept = _scaling(mat, "scl_inter", n_channels)
@@ -238,21 +247,45 @@ def _scaling(mat: MatFile, name: str, n_channels: int) -> np.ndarray | None:
     return vector
 
 
-def _locate_dat(mat_path: Path, fname: Any) -> Path:
-    """``D.data.fname`` if it exists, else its basename beside the header, else ``<header>.dat``."""
+def locate_dat(mat_path: Path, fname: Any, *, external: bool = False) -> Path:
+    """The ``.dat`` of an SPM header, looked for as SPM12 does: beside the header first.
+
+    Candidates, in order: the file name of ``D.data.fname`` (its last path
+    component, also for Windows paths) in the header's directory, then
+    ``<header>.dat``; only with ``external=True``, then ``D.data.fname`` as
+    stored (absolute, or relative to the header, ``..`` allowed). A copied or
+    moved dataset therefore reads its own binary, never the original's, and
+    a crafted ``fname`` cannot make laminarray read another local file.
+
+    Raises
+    ------
+    MissingFileError
+        Listing the candidates looked for (and, when the stored path exists
+        but was not followed, how to allow it).
+    """
     candidates: list[Path] = []
+    stored = None
     if isinstance(fname, str) and fname:
-        stored = Path(fname)
-        name = PureWindowsPath(fname).name if "\\" in fname else stored.name
-        candidates += [stored if stored.is_absolute() else mat_path.parent / stored]
-        candidates.append(mat_path.parent / name)
+        name = PureWindowsPath(fname).name if "\\" in fname else Path(fname).name
+        if name not in ("", ".", ".."):
+            candidates.append(mat_path.parent / name)
+        stored = Path(fname) if Path(fname).is_absolute() else mat_path.parent / fname
     candidates.append(mat_path.with_suffix(".dat"))
+    if external and stored is not None:
+        candidates.append(stored)
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+    hint = ""
+    if stored is not None and not external and stored.is_file():
+        hint = (
+            f"; `D.data.fname` points to {stored} outside the header's directory: pass "
+            "external_dat=True to read it"
+        )
     raise MissingFileError(
         f"SPM data file for {mat_path} not found; looked for "
         + ", ".join(str(c) for c in dict.fromkeys(candidates))
+        + hint
     )
 
 
@@ -287,14 +320,16 @@ def _points(value: Any, where: str) -> np.ndarray:
     return array
 
 
-def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
+def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, Any]:
     """Channel positions/orientations (mm) for ``labels`` and MEG coil geometry.
 
     Returns a dict with ``position``/``orientation`` ``(n_channels, 3)`` (NaN
     where a channel has no sensor) and, for MEG, ``coil_position``,
-    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weights``
+    ``coil_orientation`` ``(n_coils, 3)`` and ``coil_weight``
     ``(n_channels, n_coils)`` (the ``tra`` matrix, zero rows for channels
-    without MEG sensors).
+    without MEG sensors; rows of planar gradiometers in 1/mm), ``compensation``
+    (FieldTrip's ``balance.current``, e.g. ``"G3BR"``: ``tra`` already
+    includes it) and ``coord_frame`` (``coordsys``) when stored.
     """
     sensors = mat.get("D", "sensors", default=None)
     if not isinstance(sensors, dict):
@@ -302,7 +337,7 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
     index = {label: i for i, label in enumerate(labels)}
     position = np.full((len(labels), 3), np.nan)
     orientation = np.full((len(labels), 3), np.nan)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for kind in ("meg", "eeg"):
         sens = sensors.get(kind)
         if not isinstance(sens, dict) or "label" not in sens:
@@ -331,9 +366,20 @@ def read_sensors(mat: MatFile, labels: list[str]) -> dict[str, np.ndarray]:
                     f"{where}: `tra` must be (n_channels={len(names)}, n_coils={len(coil_pos)}), "
                     f"found {tra.shape}; coil orientations {coil_ori.shape}"
                 )
+            # gradiometers per length (planar, chanunit T/m): weights per grad unit -> per mm
+            units = sens.get("chanunit")
+            units = [as_text(u) for u in units] if isinstance(units, list) else []
+            if len(units) == len(names):
+                per_length = np.array(["/" in u for u in units])
+                tra = np.where(per_length[:, None], tra / scale, tra)
             weights = np.zeros((len(labels), len(coil_pos)))
             weights[rows[keep]] = tra[keep]
-            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weights=weights)
+            out.update(coil_position=coil_pos, coil_orientation=coil_ori, coil_weight=weights)
+            balance = sens.get("balance")
+            current = as_text(balance.get("current", "")) if isinstance(balance, dict) else ""
+            out["compensation"] = current or "none"
+            if sens.get("coordsys") is not None:
+                out["coord_frame"] = as_text(sens["coordsys"])
     if np.isfinite(position).any():
         out["position"] = position
     if np.isfinite(orientation).any():

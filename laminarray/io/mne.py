@@ -6,73 +6,131 @@ so values are scaled at this boundary and scaled back on the way out.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, import_optional, validate_type
+from ..forward.mne_sensors import (
+    mne_channel_types,
+    mne_compensation_grade,
+    mne_fiducials,
+    mne_ssp,
+)
 from ..schema import XYZ, gain_dataarray, sensor_dataset, validate_sensor, validate_source
-from ..schema._vocabulary import as_str
+from ..schema._vocabulary import MIXED, as_str
 
 __all__ = ["forward_to_gain", "from_mne", "source_to_stc", "to_mne_epochs", "to_mne_evoked"]
 
-# mne channel type -> (laminarray ch_type, units, factor from SI)
-_FROM_MNE = {
-    "mag": ("MEG", "fT", 1e15),
-    "grad": ("MEGPLANAR", "fT/mm", 1e12),
-    "ref_meg": ("REFMAG", "fT", 1e15),
-    "eeg": ("EEG", "uV", 1e6),
-    "eog": ("EOG", "uV", 1e6),
-    "ecg": ("ECG", "uV", 1e6),
-    "emg": ("EMG", "uV", 1e6),
+# laminarray channel type -> (units, factor from SI, mne channel type)
+_CHANNELS = {
+    "MEG": ("fT", 1e15, "mag"),
+    "MEGMAG": ("fT", 1e15, "mag"),
+    "MEGGRAD": ("fT", 1e15, "mag"),
+    "MEGPLANAR": ("fT/mm", 1e12, "grad"),
+    "REFMAG": ("fT", 1e15, "ref_meg"),
+    "REFGRAD": ("fT", 1e15, "ref_meg"),
+    "EEG": ("uV", 1e6, "eeg"),
+    "EOG": ("uV", 1e6, "eog"),
+    "ECG": ("uV", 1e6, "ecg"),
+    "EMG": ("uV", 1e6, "emg"),
 }
-_TO_MNE = {
-    "MEG": "mag",
-    "MEGMAG": "mag",
-    "MEGGRAD": "mag",
-    "MEGPLANAR": "grad",
-    "REFMAG": "ref_meg",
-    "REFGRAD": "ref_meg",
-    "EEG": "eeg",
-    "EOG": "eog",
-    "ECG": "ecg",
-    "EMG": "emg",
-}
+_SI_FACTOR = {"fT": 1e15, "fT/mm": 1e12, "uV": 1e6}
 _NANO = 1e-9  # nAm per Am
+_M_TO_MM = 1000.0
 
 
 def _mne() -> Any:
     return import_optional("mne", "mne", "MNE-Python conversion")
 
 
-def _channel_table(info: Any, mne: Any) -> tuple[list[str], list[str], np.ndarray]:
-    kinds = info.get_channel_types()
-    table = [_FROM_MNE.get(k, (k.upper(), "", 1.0)) for k in kinds]
-    return [t for t, _, _ in table], [u for _, u, _ in table], np.array([f for _, _, f in table])
+def _channel_table(info: Any) -> tuple[list[str], list[str], np.ndarray]:
+    types = mne_channel_types(info)
+    table = [_CHANNELS.get(t, ("", 1.0, "misc")) for t in types]
+    return types, [u for u, _, _ in table], np.array([f for _, f, _ in table])
 
 
-def from_mne(inst: Any) -> xr.Dataset:
-    """Convert ``mne.Epochs`` or ``mne.Evoked`` to a sensor dataset.
+def from_mne(
+    inst: Any,
+    *,
+    events: Any = None,
+    event_id: Any = None,
+    tmin: float = -0.2,
+    tmax: float = 0.5,
+    baseline: tuple[float | None, float | None] | None = (None, 0),
+) -> xr.Dataset:
+    """Convert ``mne.Epochs``, ``mne.Evoked`` or an epoched ``mne.io.Raw`` to a sensor dataset.
+
+    Everything a forward model and a round trip back to MNE need is kept:
+    sensor positions in the head frame, the device->head transform,
+    fiducials and digitised points, the CTF compensation grade, SSP
+    projectors, ``nave``, and MNE's whole measurement info (so that
+    :func:`to_mne_epochs`/:func:`to_mne_evoked` give back the same coil
+    types, compensation matrices and digitisation).
 
     Parameters
     ----------
-    inst : mne.BaseEpochs or mne.Evoked
-        Loaded into memory (Epochs are preloaded if needed).
+    inst : mne.BaseEpochs, mne.Evoked or mne.io.BaseRaw
+        Epochs are loaded into memory. A Raw recording needs ``events``.
+    events : array, shape (n_events, 3), optional
+        For a Raw recording: MNE events (``mne.find_events(raw)`` or
+        ``mne.events_from_annotations(raw)[0]``), epoched from ``tmin`` to
+        ``tmax`` seconds.
+    event_id : dict, optional
+        Event names to codes for a Raw recording (default every code).
+    tmin, tmax : float
+        Epoch window in seconds for a Raw recording.
+    baseline : (float or None, float or None) or None
+        Baseline correction of a Raw recording's epochs, as ``mne.Epochs``
+        (default ``(None, 0)``: the mean before the event; None: none).
 
     Returns
     -------
     xarray.Dataset
-        ``data (channel, time, trial)`` (numpy) with MEG magnetometers in fT
-        (``ch_type`` ``"MEG"``), planar gradiometers in fT/mm
-        (``"MEGPLANAR"``), EEG in uV; ``ch_units``, ``bad`` from
-        ``info["bads"]``; ``condition`` from the event names (Epochs) or the
-        comment (Evoked); ``trial_onset`` (s, the event samples of Epochs);
-        ``sensor_position``/``sensor_orientation``
-        ``(channel, xyz)`` in mm when the channels have locations; attrs
-        ``sfreq``.
+        ``data (channel, time, trial)`` (numpy): magnetometers and axial
+        gradiometers in fT (``ch_type`` ``"MEGMAG"``/``"MEGGRAD"``), planar
+        gradiometers in fT/mm (``"MEGPLANAR"``), EEG in uV, with
+        ``ch_units``, ``bad`` (``info["bads"]``), ``condition`` (event names
+        or the Evoked's comment), ``trial_onset`` (s, Epochs);
+        ``sensor_position``/``sensor_orientation (channel, xyz)`` in mm in
+        the head frame (NaN for channels without a location);
+        ``device_to_head (affine_row, affine_column)`` (mm), ``fiducials
+        (fiducial, xyz)`` and ``headshape (headshape_point, xyz)`` (mm, head
+        frame) when digitised; ``ssp_vector (ssp, channel)`` with
+        ``ssp_active``; ``mne_info`` (MNE's info as FIF bytes); attrs
+        ``sfreq``, ``coord_frame`` (``"head"``), ``compensation_grade``,
+        ``nave`` (Evoked).
+
+    Raises
+    ------
+    LaminarrayError
+        For other objects, and for a Raw recording without ``events``
+        (saying how to epoch it).
     """
     mne = _mne()
+    if isinstance(inst, mne.io.BaseRaw):
+        if events is None:
+            raise LaminarrayError(
+                "`inst` is a continuous mne.io.Raw: laminarray works on epochs. Pass the events "
+                "to epoch it here, e.g. from_mne(raw, events=mne.find_events(raw), "
+                "event_id={'stim': 1}, tmin=-0.2, tmax=0.5), or epoch it yourself with "
+                "mne.Epochs(raw, events, event_id, tmin, tmax, preload=True) and pass the Epochs"
+            )
+        inst = mne.Epochs(
+            inst,
+            np.asarray(events),
+            event_id,
+            tmin,
+            tmax,
+            baseline=baseline,
+            proj=False,
+            preload=True,
+            verbose="error",
+        )
+    attrs: dict[str, Any] = {}
     if isinstance(inst, mne.BaseEpochs):
         data = inst.get_data(copy=True).transpose(1, 2, 0)
         names = {code: name for name, code in inst.event_id.items()}
@@ -82,69 +140,160 @@ def from_mne(inst: Any) -> xr.Dataset:
         data = inst.data[:, :, None]
         conditions = [inst.comment or "evoked"]
         onsets = None
+        attrs["nave"] = int(inst.nave)
     else:
         raise LaminarrayError(
-            f"`inst` must be mne.Epochs or mne.Evoked, got {type(inst).__name__}"
+            f"`inst` must be mne.Epochs, mne.Evoked or mne.io.Raw with events, got "
+            f"{type(inst).__name__}"
         )
     info = inst.info
-    types, units, factor = _channel_table(info, mne)
+    types, units, factor = _channel_table(info)
     kept = sorted(set(units) - {""})
+    head = info["dev_head_t"]
+    grade = mne_compensation_grade(info)
     ds = sensor_dataset(
         data * factor[:, None, None],
         info["ch_names"],
         inst.times,
         ch_types=types,
-        units=kept[0] if len(kept) == 1 and "" not in units else "mixed",
+        units=kept[0] if len(kept) == 1 and "" not in units else MIXED,
         conditions=conditions,
         bad=[name in info["bads"] for name in info["ch_names"]],
-        attrs={"sfreq": float(info["sfreq"])},
+        attrs={
+            "sfreq": float(info["sfreq"]),
+            "coord_frame": "head" if head is not None else "device",
+            "compensation_grade": grade,
+            **attrs,
+        },
     )
     ds = ds.assign_coords(ch_units=("channel", np.array([u or "unknown" for u in units])))
     if onsets is not None:
         ds = ds.assign_coords(trial_onset=("trial", onsets, {"units": "s"}))
+    return ds.assign(_geometry(info, mne)).assign_coords(xyz=list(XYZ))
+
+
+def _geometry(info: Any, mne: Any) -> dict[str, Any]:
+    """Positions, transform, digitisation, projectors and the info itself as variables."""
+    out: dict[str, Any] = {}
+    transform = np.eye(4) if info["dev_head_t"] is None else info["dev_head_t"]["trans"].copy()
+    transform[:3, 3] *= _M_TO_MM
     locs = np.array([ch["loc"] for ch in info["chs"]], dtype=np.float64)
-    if np.any(locs[:, :3]) and np.all(np.isfinite(locs[:, :3])):
-        ds["sensor_position"] = (
+    placed = np.isfinite(locs[:, :3]).all(axis=1) & np.any(locs[:, :3] != 0, axis=1)
+    if placed.any():
+        meg = np.array([ch["kind"] in _meg_kinds(mne) for ch in info["chs"]])
+        rotation = np.where(meg[:, None, None], transform[None, :3, :3], np.eye(3))
+        shift = np.where(meg[:, None], transform[None, :3, 3], 0.0)
+        pos = np.einsum("cij,cj->ci", rotation, locs[:, :3] * _M_TO_MM) + shift
+        ori = np.einsum("cij,cj->ci", rotation, locs[:, 9:12])
+        pos[~placed] = np.nan
+        ori[~placed] = np.nan
+        out["sensor_position"] = (
             ("channel", "xyz"),
-            locs[:, :3] * 1000.0,
-            {"units": "mm", "long_name": "sensor position"},
+            pos,
+            {"units": "mm", "long_name": "sensor position (head)"},
         )
-        ds["sensor_orientation"] = (
+        out["sensor_orientation"] = (
             ("channel", "xyz"),
-            locs[:, 9:12],
+            ori,
             {"units": "1", "long_name": "sensor orientation"},
         )
-        ds = ds.assign_coords(xyz=list(XYZ))
-    return ds
+    if info["dev_head_t"] is not None:
+        out["device_to_head"] = (
+            ("affine_row", "affine_column"),
+            transform,
+            {"units": "mm", "long_name": "device -> head rigid transform"},
+        )
+    fiducials = mne_fiducials(info)
+    if fiducials is not None:
+        out["fiducials"] = fiducials
+    shape = [
+        point["r"] * _M_TO_MM
+        for point in info["dig"] or []
+        if point["kind"] != mne.io.constants.FIFF.FIFFV_POINT_CARDINAL
+        and point["coord_frame"] == mne.io.constants.FIFF.FIFFV_COORD_HEAD
+    ]
+    if shape:
+        out["headshape"] = (
+            ("headshape_point", "xyz"),
+            np.array(shape),
+            {"units": "mm", "long_name": "head-shape point"},
+        )
+    ssp = mne_ssp(info)
+    if ssp is not None:
+        vectors = ssp.reindex(channel=info["ch_names"], fill_value=0.0)
+        out["ssp_vector"] = vectors.assign_attrs(units="1", long_name="SSP projection vector")
+    out["mne_info"] = (
+        ("mne_info_byte",),
+        _info_bytes(info, mne),
+        {"long_name": "MNE measurement info (FIF bytes, for to_mne_*)"},
+    )
+    return out
+
+
+def _meg_kinds(mne: Any) -> tuple[int, int]:
+    fiff = mne.io.constants.FIFF
+    return (fiff.FIFFV_MEG_CH, fiff.FIFFV_REF_MEG_CH)
+
+
+def _info_bytes(info: Any, mne: Any) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "info-info.fif"
+        mne.io.write_info(path, info)
+        return np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
+
+
+def _stored_info(ds: xr.Dataset, mne: Any) -> Any:
+    """MNE's info kept by :func:`from_mne`, picked to the dataset's channels, or None."""
+    if "mne_info" not in ds:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "info-info.fif"
+        path.write_bytes(np.asarray(ds["mne_info"].values, dtype=np.uint8).tobytes())
+        info = mne.io.read_info(path, verbose="error")
+    names = [str(c) for c in ds["channel"].values]
+    if not set(names) <= set(info["ch_names"]):
+        return None
+    return mne.pick_info(info, [info["ch_names"].index(c) for c in names], verbose="error")
 
 
 def _info_for(ds: xr.Dataset, mne: Any) -> tuple[Any, np.ndarray]:
-    types = [_TO_MNE.get(str(t).upper(), "misc") for t in ds["ch_type"].values]
-    factor = np.array([_FROM_MNE.get(t, ("", "", 1.0))[2] for t in types])
-    sfreq = float(ds.attrs.get("sfreq") or 1.0 / np.median(np.diff(ds["time"].values)))
-    info = mne.create_info([str(c) for c in ds["channel"].values], sfreq, types)
-    if "sensor_position" in ds:
-        pos = np.asarray(ds["sensor_position"].values) / 1000.0
-        ori = ds["sensor_orientation"].values if "sensor_orientation" in ds else None
-        for i, ch in enumerate(info["chs"]):
-            ch["loc"][:3] = pos[i]
-            if ori is not None:
-                ch["loc"][9:12] = ori[i]
-    if "bad" in ds.coords:
-        info["bads"] = [
-            str(c) for c, b in zip(ds["channel"].values, ds["bad"].values, strict=True) if b
-        ]
+    types = [str(t).upper() for t in ds["ch_type"].values]
+    if "ch_units" in ds.coords:
+        factor = np.array([_SI_FACTOR.get(str(u), 1.0) for u in ds["ch_units"].values])
+    else:
+        factor = np.array([_CHANNELS.get(t, ("", 1.0, ""))[1] for t in types])
+    info = _stored_info(ds, mne)
+    if info is None:
+        sfreq = float(ds.attrs.get("sfreq") or 1.0 / np.median(np.diff(ds["time"].values)))
+        mne_types = [_CHANNELS.get(t, ("", 1.0, "misc"))[2] for t in types]
+        info = mne.create_info([str(c) for c in ds["channel"].values], sfreq, mne_types)
+        if "sensor_position" in ds:
+            pos = np.asarray(ds["sensor_position"].values) / _M_TO_MM
+            ori = ds["sensor_orientation"].values if "sensor_orientation" in ds else None
+            for i, ch in enumerate(info["chs"]):
+                ch["loc"][:3] = pos[i]
+                if ori is not None:
+                    ch["loc"][9:12] = ori[i]
+    with info._unlock():
+        info["bads"] = (
+            [str(c) for c, b in zip(ds["channel"].values, ds["bad"].values, strict=True) if b]
+            if "bad" in ds.coords
+            else []
+        )
     return info, factor
 
 
 def to_mne_epochs(ds: xr.Dataset) -> Any:
     """Convert a sensor dataset to ``mne.EpochsArray`` (SI units; events from ``condition``).
 
-    Event samples come from ``trial_onset`` (s) when present, else ``0, 1, ...``.
-
-    Channel types map back (``MEG``/``MEGMAG`` -> ``mag``, ``MEGPLANAR`` ->
-    ``grad``, ``EEG`` -> ``eeg``, unknown -> ``misc`` unscaled); event codes
-    are 1, 2, ... in sorted condition order; ``tmin`` is the first time.
+    A dataset from :func:`from_mne` gets its MNE info back (coil types,
+    device->head transform, digitisation, compensation, projectors), picked
+    to its channels; otherwise the info is built from the channel types
+    (``MEG``/``MEGMAG``/``MEGGRAD`` -> ``mag``, ``MEGPLANAR`` -> ``grad``,
+    ``EEG`` -> ``eeg``, unknown -> ``misc`` unscaled) and sensor positions.
+    Event samples come from ``trial_onset`` (s) when present, else ``0, 1,
+    ...``; event codes are 1, 2, ... in sorted condition order; ``tmin`` is
+    the first time.
     """
     mne = _mne()
     ds = validate_sensor(validate_type(ds, xr.Dataset, "ds"))
@@ -174,7 +323,10 @@ def to_mne_epochs(ds: xr.Dataset) -> Any:
 
 
 def to_mne_evoked(ds: xr.Dataset) -> Any:
-    """Convert a one-trial sensor dataset (e.g. ``ds.mean("trial")``) to ``mne.EvokedArray``."""
+    """Convert a one-trial sensor dataset (e.g. ``ds.mean("trial")``) to ``mne.EvokedArray``.
+
+    The info is rebuilt as in :func:`to_mne_epochs`; ``nave`` comes from attrs.
+    """
     mne = _mne()
     ds = validate_sensor(validate_type(ds, xr.Dataset, "ds"))
     if ds.sizes["trial"] != 1:
@@ -186,7 +338,12 @@ def to_mne_evoked(ds: xr.Dataset) -> Any:
     data = np.asarray(ds["data"].values[:, :, 0], dtype=np.float64) / factor[:, None]
     comment = str(ds["condition"].values[0]) if "condition" in ds.coords else ""
     return mne.EvokedArray(
-        data, info, tmin=float(ds["time"].values[0]), comment=comment, verbose="error"
+        data,
+        info,
+        tmin=float(ds["time"].values[0]),
+        comment=comment,
+        nave=int(ds.attrs.get("nave", 1)),
+        verbose="error",
     )
 
 
@@ -215,14 +372,16 @@ def forward_to_gain(
     validate_type(fwd, mne.Forward, "fwd")
     sol = fwd["sol"]
     names = list(sol["row_names"])
-    types = [_FROM_MNE.get(t, ("", "", 1.0)) for t in fwd["info"].get_channel_types(picks=names)]
-    units = sorted({u for _, u, _ in types})
+    all_types = dict(zip(fwd["info"]["ch_names"], mne_channel_types(fwd["info"]), strict=True))
+    ch_types = [all_types[n] for n in names]
+    types = [_CHANNELS.get(t, ("", 1.0, "")) for t in ch_types]
+    units = sorted({u for u, _, _ in types})
     if len(units) != 1 or not units[0]:
         raise LaminarrayError(
             f"the forward mixes channel units {units}; keep one sensor type with "
             "mne.pick_types_forward(fwd, meg='mag') (or eeg=True) first"
         )
-    factor = np.array([f for _, _, f in types]) * _NANO
+    factor = np.array([f for _, f, _ in types]) * _NANO
     values = np.asarray(sol["data"], dtype=np.float64) * factor[:, None]
     n_src = int(fwd["nsource"])
     free = values.shape[1] == 3 * n_src
@@ -246,7 +405,7 @@ def forward_to_gain(
         layers,
         units=f"{units[0]}/nAm",
         hemi=hemi,
-        ch_types=[t for t, _, _ in types],
+        ch_types=ch_types,
     )
     return gain if vertno is None else gain.assign_coords(mne_vertno=("vertex", vertno))
 

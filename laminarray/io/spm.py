@@ -17,14 +17,16 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, check_option, validate_type
+from ..forward.sensors import coil_geometry, sensors_from_coils
 from ..schema import XYZ, sensor_dataset, validate_sensor
 from ..schema._vocabulary import as_str
 from ._dat import lazy_dat, write_dat
 from ._matwrite import StructArray, write_mat
 from ._spm_header import SPMHeader, open_spm, read_fiducials, read_header, read_sensors
 from ._units import sensor_unit_factor
+from .errors import FileFormatError
 
-__all__ = ["read_spm", "write_spm"]
+__all__ = ["read_spm", "read_spm_sensors", "write_spm"]
 
 CHUNK_BYTES = 64 * 2**20
 _SELECTIONS = ("all", "MEG", "good", "EEG")
@@ -35,14 +37,16 @@ def read_spm(
     channels: str | Sequence[str] = "all",
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    external_dat: bool = False,
 ) -> xr.Dataset:
     """Read an SPM M/EEG dataset lazily as a sensor dataset.
 
     Parameters
     ----------
     path : str or Path
-        The header ``.mat`` (v7.3 HDF5 or v5/v7); the ``.dat`` is found from
-        ``D.data.fname``, else by name beside the header.
+        The header ``.mat`` (v7.3 HDF5 or v5/v7); the ``.dat`` is looked for
+        beside it as SPM12 does: the file name of ``D.data.fname`` in the
+        header's directory, then ``<header>.dat``.
     channels : {"all", "MEG", "good", "EEG"} or sequence of str
         ``"all"`` keeps every channel; ``"MEG"`` channels whose type contains
         ``"MEG"`` (MEG, MEGMAG, MEGGRAD, MEGPLANAR; not REFMAG); ``"good"``
@@ -52,6 +56,11 @@ def read_spm(
     chunk_bytes : int
         Target chunk size of the dask array (whole trials per chunk; a trial
         larger than this is split along time).
+    external_dat : bool
+        Also follow ``D.data.fname`` outside the header's directory
+        (absolute, or relative with ``..``), after the two places above.
+        Default False: a copied dataset reads its own binary, and a header
+        cannot point laminarray at another file.
 
     Returns
     -------
@@ -64,7 +73,7 @@ def read_spm(
         ``headshape (headshape_point, xyz)``, ``sensor_position`` and
         ``sensor_orientation (channel, xyz)`` and the MEG coil geometry
         ``coil_position``/``coil_orientation (coil, xyz)``,
-        ``coil_weights (channel, coil)``; positions in mm. attrs ``sfreq``,
+        ``coil_weight (channel, coil)``; positions in mm. attrs ``sfreq``,
         ``time_onset``, ``spm_type``, ``source_file``, ``spm_format``.
 
     Raises
@@ -73,16 +82,35 @@ def read_spm(
         For a missing or truncated ``.dat`` (expected and actual bytes),
         header dims that disagree with the binary, an unsupported data type,
         a missing field (named), a v7.3 file that is not HDF5 or a ``.mat``
-        that is not an SPM dataset. Nothing is read before all checks pass.
+        that is not an SPM dataset, a value declaring more bytes than the file
+        can hold. Nothing is read before all checks pass.
 
     Examples
     --------
     >>> ds = read_spm("sub-01_task.mat", channels="good")   # doctest: +SKIP
     >>> ds.data.sel(time=slice(0, 0.5)).mean("trial").compute()   # doctest: +SKIP
     """
-    with open_spm(path) as mat:
-        header = read_header(mat)
-        geometry = {"fiducials": read_fiducials(mat), "sensors": read_sensors(mat, header.labels)}
+    try:
+        with open_spm(path) as mat:
+            header = read_header(mat, external_dat=external_dat)
+            geometry = {
+                "fiducials": read_fiducials(mat),
+                "sensors": read_sensors(mat, header.labels),
+            }
+    except LaminarrayError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        RuntimeError,
+        OSError,
+    ) as exc:  # damage below the named checks (HDF5 structures, numbers out of range)
+        raise FileFormatError(
+            f"{path}: cannot read the SPM header ({type(exc).__name__}: {exc})"
+        ) from exc
     index = _select_channels(header, channels)
     canonical = [sensor_unit_factor(header.units[i], header.types[i]) for i in index]
     factor = np.array([f for _, f in canonical])
@@ -173,7 +201,7 @@ def _geometry_variables(geometry: dict[str, Any], index: np.ndarray) -> dict[str
     ):
         if key in sens:
             out[name] = xr.DataArray(sens[key][index], dims=("channel", "xyz"), attrs=attrs)
-    if "coil_weights" in sens:
+    if "coil_weight" in sens:
         out["coil_position"] = xr.DataArray(
             sens["coil_position"], dims=("coil", "xyz"), attrs={**mm, "long_name": "coil position"}
         )
@@ -182,12 +210,76 @@ def _geometry_variables(geometry: dict[str, Any], index: np.ndarray) -> dict[str
             dims=("coil", "xyz"),
             attrs={"units": "1", "long_name": "coil orientation"},
         )
-        out["coil_weights"] = xr.DataArray(
-            sens["coil_weights"][index],
+        out["coil_weight"] = xr.DataArray(
+            sens["coil_weight"][index],
             dims=("channel", "coil"),
-            attrs={"units": "1", "long_name": "channel = coil_weights @ coil signals"},
+            attrs={
+                "units": "1",
+                "long_name": "channel = coil_weight @ coil signals",
+                "compensation": sens.get("compensation", "none"),
+                "coord_frame": sens.get("coord_frame", "head"),
+            },
         )
     return {k: v.assign_coords(xyz=list(XYZ)) if "xyz" in v.dims else v for k, v in out.items()}
+
+
+def read_spm_sensors(path: str | Path, channels: str | Sequence[str] = "MEG") -> xr.Dataset:
+    """The MEG sensor array of an SPM dataset (``D.sensors.meg``, ``D.fiducials``).
+
+    SPM keeps FieldTrip's description of the MEG system: coil points
+    ``coilpos``/``coilori`` and the channels x points matrix ``tra``, which
+    for CTF data already includes the synthetic gradient compensation named
+    in ``balance.current`` (e.g. ``"G3BR"``, 3rd order). With a cortical
+    mesh in the same (head) frame this is all a gain needs:
+    ``forward.sphere_gain(mesh, read_spm_sensors(path))``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SPM header ``.mat``.
+    channels : {"MEG", "good"} or sequence of str
+        As in :func:`read_spm`; only MEG channels with coils are kept.
+
+    Returns
+    -------
+    xarray.Dataset
+        A sensor array (see :func:`laminarray.forward.sensors_from_coils`) in
+        mm with the channels' types and units (planar gradiometers in fT/mm),
+        ``fiducials`` when stored, attrs ``compensation`` and ``coord_frame``.
+
+    Raises
+    ------
+    FileFormatError
+        If the dataset has no MEG coil geometry (``D.sensors.meg`` with
+        ``coilpos``, ``coilori`` and ``tra``).
+    """
+    ds = read_spm(path, channels=channels)
+    if "coil_weight" not in ds:
+        raise FileFormatError(
+            f"{path}: no MEG coil geometry (`D.sensors.meg` with coilpos, coilori and tra)"
+        )
+    return _sensors_from_dataset(ds)
+
+
+def _sensors_from_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """Sensor array of the channels of ``ds`` that have coil weights."""
+    weights = ds["coil_weight"].transpose("channel", "coil").values
+    rows = np.flatnonzero(np.any(weights != 0, axis=1))
+    used = np.flatnonzero(np.any(weights[rows] != 0, axis=0))
+    sel = ds.isel(channel=rows)
+    return sensors_from_coils(
+        ds["coil_position"].values[used],
+        ds["coil_orientation"].values[used],
+        weights[np.ix_(rows, used)],
+        labels=sel["channel"].values,
+        ch_types=as_str(sel["ch_type"].values),
+        ch_units=as_str(sel["ch_units"].values) if "ch_units" in sel.coords else None,
+        positions=sel["sensor_position"].values if "sensor_position" in sel else None,
+        orientations=sel["sensor_orientation"].values if "sensor_orientation" in sel else None,
+        fiducials=ds.get("fiducials"),
+        coord_frame=ds["coil_weight"].attrs.get("coord_frame", "head"),
+        attrs={"compensation": ds["coil_weight"].attrs.get("compensation", "none")},
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -200,6 +292,7 @@ def write_spm(
     *,
     inverse: xr.Dataset | None = None,
     mesh: xr.Dataset | None = None,
+    sensors: xr.Dataset | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Path:
     """Write a sensor dataset as an SPM M/EEG dataset (``.mat`` header + ``.dat``).
@@ -225,6 +318,13 @@ def write_spm(
         :func:`laminarray.io.spm_inversion.inversion_record`).
     mesh : xarray.Dataset, optional
         Multilayer mesh stored with the inversion (``mesh.tess_mni``).
+    sensors : xarray.Dataset, optional
+        A sensor array (e.g. :func:`laminarray.forward.sensors_from_mne`)
+        written as ``D.sensors.meg`` (FieldTrip's grad: ``coilpos``,
+        ``coilori``, ``tra``, ``chanpos``, ``chanori``, ``chantype``,
+        ``chanunit``, ``balance.current``, unit mm) with its fiducials as
+        ``D.fiducials``. Default: the geometry ``ds`` carries (from
+        :func:`read_spm`).
     chunk_bytes : int
         Memory bound of the streaming write.
 
@@ -272,7 +372,7 @@ def write_spm(
         "history": None,
         "other": {},
     }
-    header.update(_geometry_fields(ds))
+    header.update(_geometry_fields(ds if sensors is None else _as_geometry(sensors, ds)))
     if inverse is not None:
         from .spm_inversion import inversion_record
 
@@ -345,6 +445,46 @@ def _channel_records(ds: xr.Dataset) -> StructArray:
     )
 
 
+def _as_geometry(sensors: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
+    """A sensor array renamed to the geometry variables of a sensor dataset."""
+    coil_pos, coil_ori, weights = coil_geometry(sensors)
+    geometry = xr.Dataset(
+        {
+            "sensor_position": (("channel", "xyz"), sensors["position"].values),
+            "sensor_orientation": (("channel", "xyz"), sensors["orientation"].values),
+            "coil_position": (("coil", "xyz"), coil_pos),
+            "coil_orientation": (("coil", "xyz"), coil_ori),
+            "coil_weight": (
+                ("channel", "coil"),
+                weights,
+                {
+                    "compensation": _balance(sensors),
+                    "coord_frame": sensors.attrs.get("coord_frame", "head"),
+                },
+            ),
+        },
+        coords={
+            "channel": sensors["channel"].values,
+            "ch_type": ("channel", as_str(sensors["ch_type"].values)),
+            "ch_units": ("channel", as_str(sensors["ch_units"].values)),
+        },
+    )
+    fiducials = sensors.get("fiducials", ds.get("fiducials"))
+    if fiducials is not None:
+        geometry["fiducials"] = fiducials
+    if "headshape" in ds:
+        geometry["headshape"] = ds["headshape"]
+    return geometry
+
+
+def _balance(sensors: xr.Dataset) -> str:
+    """FieldTrip's name of the compensation folded into ``tra`` (CTF grades 1-3: G1BR...)."""
+    if "compensation" in sensors.attrs:
+        return str(sensors.attrs["compensation"])
+    grade = int(sensors.attrs.get("compensation_grade", 0))
+    return {0: "none", 1: "G1BR", 2: "G2BR", 3: "G3BR"}.get(grade, "none")
+
+
 def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "fiducials" in ds:
@@ -357,7 +497,7 @@ def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
             "pnt": np.asarray(headshape, float),
             "unit": "mm",
         }
-    if "sensor_position" in ds or "coil_weights" in ds:
+    if "sensor_position" in ds or "coil_weight" in ds:
         types = as_str(ds["ch_type"].values)
         meg = np.array(["MEG" in t.upper() for t in types])
         labels = [str(x) for x in ds["channel"].values[meg]]
@@ -366,13 +506,21 @@ def _geometry_fields(ds: xr.Dataset) -> dict[str, Any]:
             "chantype": np.array([[t.lower()] for t in types[meg]], dtype=object),
             "unit": "mm",
         }
+        if "ch_units" in ds.coords:
+            sens["chanunit"] = np.array(
+                [[u] for u in as_str(ds["ch_units"].values[meg])],
+                dtype=object,
+            )
         if "sensor_position" in ds:
             sens["chanpos"] = np.asarray(ds["sensor_position"].values[meg], float)
         if "sensor_orientation" in ds:
             sens["chanori"] = np.asarray(ds["sensor_orientation"].values[meg], float)
-        if "coil_weights" in ds:
+        if "coil_weight" in ds:
             sens["coilpos"] = np.asarray(ds["coil_position"].values, float)
             sens["coilori"] = np.asarray(ds["coil_orientation"].values, float)
-            sens["tra"] = np.asarray(ds["coil_weights"].values[meg], float)
+            sens["tra"] = np.asarray(ds["coil_weight"].values[meg], float)
+            attrs = ds["coil_weight"].attrs
+            sens["balance"] = {"current": str(attrs.get("compensation", "none"))}
+            sens["coordsys"] = str(attrs.get("coord_frame", "head"))
         out["sensors"] = {"meg": sens}
     return out

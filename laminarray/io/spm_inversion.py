@@ -524,13 +524,19 @@ def inversion_record(
 ) -> dict[str, Any]:
     """The ``D.other.inv{i}`` struct for an inverse dataset, as laMEG's readers expect.
 
-    ``M = projector_flat · Uᵀ`` (exact when ``U`` has orthonormal rows, as
-    SPM's spatial modes do; ``U = I`` when the inverse has no
-    ``spatial_modes``), ``U = {U}``, ``Ic`` the 1-based indices of the
-    projector's channels in ``sensor``, ``T`` the temporal projector (identity
-    over the whole epoch when absent) with ``It``/``pst``, ``F``/``crossF``,
-    ``crosserr`` (empty when NaN), ``woi`` in ms; sliding-window inversions
-    get ``M_win`` (one ``M`` per window). ``mesh`` adds
+    Every field is stored with SPM's MATLAB types, so that laMEG 0.2.1's
+    readers (``load_source_time_series``, ``roi_power_comparison``) take the
+    file as they take SPM's: ``M = projector_flat · Uᵀ`` as a sparse matrix
+    (exact when ``U`` has orthonormal rows, as SPM's spatial modes do),
+    ``U = {U}`` a cell holding a sparse matrix (``U = I`` when the inverse
+    has no ``spatial_modes``; a dense ``U`` would be read transposed by
+    laMEG), ``Ic`` the 1-based indices of the projector's channels in
+    ``sensor``, ``T`` the temporal projector (identity over the whole epoch
+    when absent) with ``It``/``pst``, ``J`` and ``trials`` when the inverse
+    has ``mode_sources``, ``F``/``crossF``, ``crosserr`` (empty when NaN),
+    ``woi`` in ms (the inversion's ``woi`` attr, else the samples the
+    temporal projector covers, else the epoch), ``modality``; sliding-window
+    inversions get ``M_win`` (one ``M`` per window). ``mesh`` adds
     ``mesh.tess_mni.vert/face`` (layer-major, 1-based faces).
     """
     validate_type(inverse, xr.Dataset, "inverse")
@@ -554,9 +560,9 @@ def inversion_record(
         modes = np.eye(len(channels))
     n_l, n_v = proj.sizes["layer"], proj.sizes["vertex"]
 
-    def reduced(p: xr.DataArray) -> np.ndarray:
+    def reduced(p: xr.DataArray) -> scipy.sparse.csc_array:
         flat = np.asarray(p.transpose("layer", "vertex", "channel").values, dtype=np.float64)
-        return flat.reshape(n_l * n_v, -1) @ modes.T
+        return _sparse_keeping_rows(flat.reshape(n_l * n_v, -1) @ modes.T)
 
     times = np.asarray(sensor["time"].values, dtype=np.float64)
     if "temporal_projector" in inverse:
@@ -568,7 +574,7 @@ def inversion_record(
     record: dict[str, Any] = {
         "type": str(inverse.attrs.get("method", "unknown")),
         "M": reduced(proj),
-        "U": [modes],
+        "U": [scipy.sparse.csc_array(modes)],
         "T": basis,
         "It": it.astype(np.float64),
         "Is": np.arange(1, n_l * n_v + 1, dtype=np.float64),
@@ -578,7 +584,15 @@ def inversion_record(
         "Nt": float(basis.shape[1]),
         "nlayers": float(n_l),
         "pst": times[it - 1] * 1000.0,
+        "modality": "MEG",
     }
+    if "mode_sources" in inverse:
+        sources = inverse["mode_sources"].transpose("condition", "layer", "vertex", ...)
+        record["J"] = [
+            np.asarray(sources.isel(condition=j).values, np.float64).reshape(n_l * n_v, -1)
+            for j in range(sources.sizes["condition"])
+        ]
+        record["trials"] = [str(c) for c in sources["condition"].values]
     fe = inverse["free_energy"].values if "free_energy" in inverse else np.nan
     record["F"] = np.atleast_1d(np.asarray(fe, dtype=np.float64))
     record["crossF"] = record["F"]
@@ -591,9 +605,11 @@ def inversion_record(
             np.column_stack([full["window_start"].values, full["window_end"].values]) * 1000.0
         )
     else:
-        woi = inverse.attrs.get("woi")  # None: the whole epoch
-        woi = [times[0], times[-1]] if woi is None else woi
-        record["woi"] = np.asarray(woi, dtype=np.float64).reshape(1, 2) * 1000.0
+        # SPM's woi: the requested window (default the whole epoch) within the covered samples
+        covered = (float(record["pst"][0]), float(record["pst"][-1]))
+        woi = inverse.attrs.get("woi")
+        woi = np.asarray([-np.inf, np.inf] if woi is None else woi, np.float64).ravel() * 1000.0
+        record["woi"] = np.array([[max(woi[0], covered[0]), min(woi[1], covered[1])]])
     if "foi" in inverse.attrs:
         record["lpf"], record["hpf"] = (float(f) for f in inverse.attrs["foi"])
     if "hann" in inverse.attrs:
@@ -617,3 +633,20 @@ def inversion_record(
             }
         }
     return out
+
+
+def _sparse_keeping_rows(matrix: np.ndarray) -> scipy.sparse.csc_array:
+    """``matrix`` as a sparse matrix whose last row has a stored entry (an explicit 0 if need be).
+
+    laMEG infers a sparse matrix's row count from its largest stored row index, so a
+    projector whose last sources have all-zero rows (zero prior variance) would lose them.
+    """
+    sparse = scipy.sparse.csc_array(matrix)
+    last = matrix.shape[0] - 1
+    if last < 0 or matrix.shape[1] == 0 or np.any(sparse.indices == last):
+        return sparse
+    stop = sparse.indptr[1]  # append (last, 0) at the end of the first column: rows stay sorted
+    indices = np.insert(sparse.indices, stop, last)
+    data = np.insert(sparse.data, stop, 0.0)
+    indptr = sparse.indptr + np.r_[0, np.ones(sparse.indptr.size - 1, dtype=int)]
+    return scipy.sparse.csc_array((data, indices, indptr), shape=sparse.shape)

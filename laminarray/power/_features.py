@@ -18,6 +18,16 @@ without forming ``x`` for every sample where algebra allows:
   samples of the analytic sensor signal (real and imaginary parts) are
   projected, then ``|·|`` is averaged over each window.
 
+* **temporal modes** (inverses with a ``temporal_projector`` ``S``, T x r
+  orthonormal columns): laMEG's sources are ``x = W·Y·S·Sᵀ``, so every source
+  time series is ``a·Sᵀ`` with the r mode coefficients ``a = W·(Y·S)`` (r = 4
+  by default). Each (source, trial) is projected with ``2·C·r`` flops instead
+  of ``2·C·n`` for ``n`` window samples. Its analytic signal is ``a·H(S)ᵀ``
+  (``H`` the Hilbert transform along time, linear, applied to the r columns
+  of ``S`` once); its window variance is ``|R·a|²`` with ``R`` the triangular
+  factor of the window's centred modes (``S_w - mean = Q·R``, ``Q``
+  orthonormal). Both are exact rewritings, not approximations.
+
 Sensor features are computed per trial chunk (cheap: no source dimension);
 projector kernels run in :func:`laminarray._projection.fused_projection`.
 """
@@ -34,9 +44,17 @@ __all__ = [
     "centred_window_features",
     "covariance_features",
     "covariance_kernel",
+    "mode_basis",
+    "mode_features",
+    "mode_kernel",
     "n_channel_pairs",
     "window_kernel",
 ]
+
+#: Rows (source x trial pairs) expanded from modes to window samples at a time: small
+#: enough for the expanded blocks (rows x window samples, real and imaginary) to stay
+#: in the CPU cache.
+MODE_ROWS = 512
 
 
 def n_channel_pairs(n_channels: int) -> int:
@@ -195,3 +213,117 @@ def window_kernel(
 
 def _starts(sizes: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+
+
+def mode_features(sensor: np.ndarray, temporal: np.ndarray, out_dtype: np.dtype) -> np.ndarray:
+    """Sensor data of one trial chunk in temporal-mode space, ``Y_k·S`` per trial.
+
+    Parameters
+    ----------
+    sensor : ndarray, shape (C, T, k)
+    temporal : ndarray, shape (T, r)
+        Temporal modes ``S`` (rows of samples outside the inversion are 0).
+    out_dtype : numpy dtype
+
+    Returns
+    -------
+    ndarray, shape (C, r, k)
+    """
+    modes = np.empty((sensor.shape[0], temporal.shape[1], sensor.shape[2]))
+    for channel, samples in enumerate(sensor):  # (T, k) blocks: no transposed copy of the data
+        np.matmul(temporal.T, samples, out=modes[channel])
+    return modes.astype(out_dtype, copy=False)
+
+
+def mode_basis(
+    temporal: np.ndarray, windows: tuple[tuple[int, int], ...], measure: str, dtype: np.dtype
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Expansion of mode coefficients to window samples and the per-window reduction.
+
+    Parameters
+    ----------
+    temporal : ndarray, shape (T, r)
+        Temporal modes ``S`` over the samples the windows index.
+    windows : tuple of (start, stop) sample ranges
+    measure : {"envelope", "variance"}
+    dtype : numpy dtype
+
+    Returns
+    -------
+    bases : tuple of ndarray, each of shape (r, F)
+        envelope: ``(Re H_wᵀ, Im H_wᵀ)`` with ``H_w`` the rows of the analytic
+        modes ``hilbert(S)`` (over all T samples) in the windows, concatenated
+        (F = window samples); variance: one basis, the stacked ``Rᵀ`` of every
+        window (``(S_w - mean(S_w)) / sqrt(n_w) = Q·R``), F = their rows.
+    reduction : ndarray, shape (F, n_windows)
+        envelope: the window means of the amplitudes (``1/n_w`` entries);
+        variance: sums of the squared ``R·a`` of each window (ones).
+    """
+    if measure == "envelope":
+        analytic = hilbert(temporal, axis=0)
+        analytic = np.concatenate([analytic[start:stop] for start, stop in windows], axis=0)
+        bases = (analytic.real.T, analytic.imag.T)
+        weights = [np.full(stop - start, 1.0 / (stop - start)) for start, stop in windows]
+    else:
+        factors = []
+        for start, stop in windows:
+            segment = temporal[start:stop]
+            centred = (segment - segment.mean(axis=0)) / np.sqrt(stop - start)
+            factors.append(np.linalg.qr(centred, mode="r"))
+        bases = (np.concatenate([factor.T for factor in factors], axis=1),)
+        weights = [np.ones(factor.shape[0]) for factor in factors]
+    reduction = np.zeros((sum(w.size for w in weights), len(windows)))
+    offset = 0
+    for i, w in enumerate(weights):
+        reduction[offset : offset + w.size, i] = w
+        offset += w.size
+    return tuple(np.ascontiguousarray(b, dtype=dtype) for b in bases), reduction.astype(dtype)
+
+
+def mode_kernel(
+    projector: np.ndarray,
+    features: np.ndarray,
+    bases: tuple[np.ndarray, ...],
+    reduction: np.ndarray,
+    measure: str,
+) -> np.ndarray:
+    """Window powers of a projector block from mode features.
+
+    Per (source, trial) the mode coefficients ``a`` are expanded to the window
+    samples with each basis, squared and summed over the bases (``|a·H|²``
+    for the analytic signal), square-rooted for the envelope, and reduced
+    per window, in row blocks that stay in the CPU cache.
+
+    Parameters
+    ----------
+    projector : ndarray, shape (L, v, C)
+    features : ndarray, shape (C, r, k)
+        From :func:`mode_features`.
+    bases, reduction : ndarray
+        From :func:`mode_basis`.
+    measure : {"envelope", "variance"}
+
+    Returns
+    -------
+    ndarray, shape (L, v, n_windows, k)
+    """
+    n_layers, n_vertices = projector.shape[:2]
+    coefficients = project_block(projector, features)  # (L, v, r, k)
+    rows = np.ascontiguousarray(np.moveaxis(coefficients, 2, 3)).reshape(-1, features.shape[1])
+    out = np.empty((rows.shape[0], reduction.shape[1]), dtype=rows.dtype)
+    step = min(MODE_ROWS, rows.shape[0])
+    buffers = [np.empty((step, basis.shape[1]), dtype=rows.dtype) for basis in bases]
+    for start in range(0, rows.shape[0], step):
+        block = rows[start : start + step]
+        parts = [buffer[: block.shape[0]] for buffer in buffers]
+        for basis, part in zip(bases, parts, strict=True):
+            np.matmul(block, basis, out=part)
+            np.square(part, out=part)
+        total = parts[0]
+        for part in parts[1:]:
+            np.add(total, part, out=total)
+        if measure == "envelope":
+            np.sqrt(total, out=total)
+        np.matmul(total, reduction, out=out[start : start + step])
+    out = out.reshape(n_layers, n_vertices, features.shape[2], -1)
+    return np.ascontiguousarray(np.moveaxis(out, 3, 2))

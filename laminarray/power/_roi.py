@@ -166,6 +166,7 @@ def roi_power(
     layers: Any = ("pial", "white"),
     reference: str | None = None,
     algorithm: str = "auto",
+    uncovered: str = "drop",
     vertex_chunk: int | None = None,
     trial_chunk: int | None = None,
     compute: bool = True,
@@ -223,8 +224,9 @@ def roi_power(
         and the ROI is the union over all their t-maps.
     reference : str, optional
         Layer subtracted in the laminar test (default the last of ``layers``).
-    algorithm, vertex_chunk, trial_chunk
-        See :func:`window_power`.
+    algorithm, uncovered, vertex_chunk, trial_chunk
+        See :func:`window_power`. ``uncovered="zero"`` reproduces laMEG 0.2.1
+        when SPM's inversion window dropped the epoch's last sample.
     compute : bool
         Compute now (default) and return a numpy-backed Dataset; False returns
         the lazy Dataset (nothing computed; an empty ROI raises at compute time).
@@ -279,6 +281,7 @@ def roi_power(
         layers=names,
         vertices=vertices,
         algorithm=algorithm,
+        uncovered=uncovered,
         vertex_chunk=vertex_chunk,
         trial_chunk=trial_chunk,
     )
@@ -322,6 +325,7 @@ def roi_power(
                 "roi_mode": roi_mode,
                 "layers": names,
                 "windows": "half-open [start, end) in s",
+                "uncovered": uncovered,
                 **{k: v for k, v in power.attrs.items() if k in ("woi", "baseline")},
                 "contrast": f"|layer change| - |{reference} change|",
                 "reference": reference,

@@ -12,12 +12,14 @@ import xarray as xr
 from .. import schema
 from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option, describe
+from ..options import get_options
 from . import _features
 
 __all__ = ["window_power", "window_samples"]
 
 MEASURES = ("variance", "envelope")
-ALGORITHMS = ("auto", "covariance", "projection")
+ALGORITHMS = ("auto", "modes", "covariance", "projection")
+UNCOVERED = ("drop", "zero")
 #: Working-array budget of one fused task (projected window samples and their reduction).
 BLOCK_BYTES = 192 * 2**20
 #: Tolerance (s) on window edges, absorbing float rounding of ms -> s conversions.
@@ -83,13 +85,14 @@ def _projector_and_temporal(inverse: Any) -> tuple[xr.DataArray, xr.DataArray | 
 
 
 def inversion_samples(
-    data: xr.DataArray, temporal: xr.DataArray | None
+    data: xr.DataArray, temporal: xr.DataArray | None, *, uncovered: str = "drop"
 ) -> tuple[xr.DataArray, np.ndarray | None]:
-    """Restrict sensor data to the samples an inversion's temporal projector covers.
+    """Align sensor data with the samples an inversion's temporal projector covers.
 
-    SPM maps the inversion window to whole milliseconds (spm_inversion.md §1.3),
-    so an inversion of a whole epoch may cover one sample fewer than the data;
-    laMEG reconstructs sources only on the covered samples, and so do we.
+    SPM maps the inversion window to whole milliseconds (design note
+    docs/design/spm_inversion.md §1.3), so an inversion of a whole epoch may
+    cover fewer samples than the data (at 600 Hz, the last one). Sources ``x = W·Y·S·Sᵀ`` exist only on the
+    covered samples; ``uncovered`` says what happens to the others.
 
     Parameters
     ----------
@@ -97,14 +100,24 @@ def inversion_samples(
         Sensor data with a ``time`` dim (s).
     temporal : xarray.DataArray or None
         ``temporal_projector (time, temporal_mode)`` of an inverse dataset.
+    uncovered : {"drop", "zero"}
+        ``"drop"`` (default): keep only the covered samples, so a Hilbert
+        transform later runs over them alone. ``"zero"``: keep every sample
+        of the data and give the modes zero rows at the uncovered ones, so
+        that sources are 0 there and a Hilbert transform runs over the whole
+        epoch — what laMEG 0.2.1 does (``load_source_time_series`` pads the
+        reconstructed series with a zero back to the epoch's length before
+        ``roi_power_comparison`` takes the Hilbert transform).
 
     Returns
     -------
     data : xarray.DataArray
-        ``data`` at the projector's samples (unchanged without a projector).
-    modes : ndarray, shape (n_times, n_modes), or None
-        The temporal modes ``S``.
+        ``data`` at the projector's samples (``"drop"``), or unchanged
+        (``"zero"``, or without a projector).
+    modes : ndarray, shape (n_times of the returned data, n_modes), or None
+        The temporal modes ``S`` on the returned data's samples.
     """
+    check_option("uncovered", uncovered, UNCOVERED)
     if temporal is None:
         return data, None
     (mode_dim,) = (d for d in temporal.dims if d != "time")
@@ -132,6 +145,10 @@ def inversion_samples(
             f"from {times[0]:.4g} to {times[-1]:.4g} s); use the sensor data the inverse was "
             "computed from"
         )
+    if uncovered == "zero":
+        padded = np.zeros((times.size, modes.shape[1]))
+        padded[positions] = modes
+        return data, padded
     return data.isel(time=positions), modes
 
 
@@ -171,6 +188,7 @@ def window_power(
     layers: Any = ("pial", "white"),
     vertices: Any = None,
     algorithm: str = "auto",
+    uncovered: str = "drop",
     vertex_chunk: int | None = None,
     trial_chunk: int | None = None,
 ) -> xr.DataArray:
@@ -178,9 +196,12 @@ def window_power(
 
     The source time series ``x = W·Y`` (times ``S Sᵀ`` when the inverse has a
     ``temporal_projector``, as laMEG reconstructs sources) is never
-    materialised: each (vertex-chunk, trial-chunk) block is projected with one
-    matrix product and reduced to window powers in the same dask task (see
-    :mod:`laminarray.power._features` for the exact algebra).
+    materialised: each (vertex-chunk, trial-chunk) block is projected and
+    reduced to window powers in the same dask task (see
+    :mod:`laminarray.power._features` for the exact algebra). With a
+    temporal projector the projection runs in its temporal-mode space
+    (``algorithm="modes"``): ``W·(Y·S)`` costs ``r`` (a few) columns per
+    trial instead of every window sample.
 
     Parameters
     ----------
@@ -201,15 +222,26 @@ def window_power(
         Layers to compute (default laMEG's ``("pial", "white")``).
     vertices : array, optional
         Vertex labels to compute (default all).
-    algorithm : {"auto", "covariance", "projection"}
-        Variance only: quadratic form with the window sensor covariances, or
-        projection of the centred window samples. ``"auto"`` picks the fewer
-        flops (covariance when the two windows hold more than C + 1 samples).
-        Both are exact; the envelope always projects.
+    algorithm : {"auto", "modes", "covariance", "projection"}
+        ``"modes"``: project the data's temporal-mode coefficients ``Y·S``
+        and expand them to the window samples per source (needs a temporal
+        projector; both measures). ``"covariance"`` (variance only):
+        quadratic form with the window sensor covariances. ``"projection"``:
+        project the (filtered) window samples. ``"auto"``: ``"modes"`` with
+        a temporal projector, otherwise the fewer flops of the other two
+        (covariance when the two windows hold more than C + 1 samples). All
+        are exact.
+    uncovered : {"drop", "zero"}
+        Samples of the epoch the temporal projector does not cover (SPM's
+        inversion window may drop the last one): ``"drop"`` them (default;
+        the Hilbert transform runs over the covered samples), or reconstruct
+        sources as ``0`` there with the Hilbert transform over the whole
+        epoch, as laMEG 0.2.1 does. See :func:`inversion_samples`.
     vertex_chunk, trial_chunk : int, optional
         Block sizes; by default a trial chunk's sensor features stay near
-        64 MB and one task's working arrays near 192 MB (large blocks keep
-        the matrix products efficient and the task count low).
+        64 MB and one task's working arrays near 192 MB (``modes``: near the
+        ``task_bytes`` option) so that the matrix products stay efficient
+        and the task count low.
 
     Returns
     -------
@@ -228,62 +260,88 @@ def window_power(
         if vertices is None
         else _positions(projector.indexes["vertex"], vertices, "vertex")
     )
-    data, temporal_matrix = inversion_samples(align_channels(sensor["data"], projector), temporal)
+    data, temporal_matrix = inversion_samples(
+        align_channels(sensor["data"], projector), temporal, uncovered=uncovered
+    )
     times = data["time"].values
     windows = (window_samples(times, woi, "woi"), window_samples(times, baseline, "baseline"))
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)
     itemsize = np.dtype(dtype).itemsize
-    n_layers, n_vertices, n_channels = (
-        len(range(projector.sizes[dim])[pos]) if isinstance(pos, slice) else len(pos)
-        for dim, pos in (("layer", layer_pos), ("vertex", vertex_pos), ("channel", slice(None)))
-    )
+    # select layers and vertices before any projector block is read or converted
+    projector = projector.isel(layer=layer_pos, vertex=vertex_pos)
+    n_layers, n_vertices, n_channels = projector.shape
     n_times, n_trials = data.sizes["time"], data.sizes["trial"]
     if algorithm == "auto":
-        algorithm = (
-            "covariance" if measure == "variance" and sum(sizes) > n_channels + 1 else "projection"
+        if temporal_matrix is not None:
+            algorithm = "modes"
+        elif measure == "variance" and sum(sizes) > n_channels + 1:
+            algorithm = "covariance"
+        else:
+            algorithm = "projection"
+    if algorithm == "modes" and temporal_matrix is None:
+        raise LaminarrayError(
+            "algorithm='modes' needs an inverse with a `temporal_projector`; "
+            "use 'projection' or 'covariance' (or 'auto')"
         )
-    if measure == "envelope":
+    if algorithm == "covariance" and measure == "envelope":
         algorithm = "projection"
 
-    if algorithm == "covariance":
-        n_pairs = _features.n_channel_pairs(n_channels)
-        per_trial = max(n_pairs * len(sizes) * itemsize, n_channels * (n_times + n_channels) * 8)
-        per_vertex = n_layers * n_pairs * itemsize
-        feature_fn, kernel, kwargs = _features.covariance_features, _features.covariance_kernel, {}
-        feature_shape: tuple[int, ...] = (n_pairs, len(sizes))
+    kwargs: dict[str, Any]
+    if algorithm == "modes":
+        n_modes = temporal_matrix.shape[1]
+        budget = get_options()["task_bytes"]
+        per_trial = n_channels * n_times * 8
+        feature_fn, kernel = _features.mode_features, _features.mode_kernel
+        feature_shape: tuple[int, ...] = (n_channels, n_modes)
+        bases, reduction = _features.mode_basis(temporal_matrix, windows, measure, dtype)
+        kwargs = {"bases": bases, "reduction": reduction, "measure": measure}
+        feature_kwargs: dict[str, Any] = {"temporal": temporal_matrix}
+        trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial, budget)
+        per_vertex = n_layers * (n_channels + 3 * n_modes * trial_chunk) * itemsize
+        vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, budget)
     else:
-        width = sum(sizes) * (2 if measure == "envelope" else 1)
-        per_trial = max(n_channels * width * itemsize, n_channels * n_times * 16)
-        feature_fn = (
-            _features.analytic_window_features
-            if measure == "envelope"
-            else _features.centred_window_features
-        )
-        kernel, kwargs = _features.window_kernel, {"sizes": sizes, "measure": measure}
-        shape = (2, sum(sizes)) if measure == "envelope" else (sum(sizes),)
-        feature_shape = (n_channels, *shape)
-        per_vertex = None
-    trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial)
-    if per_vertex is None:
-        per_vertex = 3 * n_layers * width * trial_chunk * itemsize
-    vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, BLOCK_BYTES)
+        feature_kwargs = {"windows": windows, "temporal": temporal_matrix}
+        if algorithm == "covariance":
+            n_pairs = _features.n_channel_pairs(n_channels)
+            per_trial = max(
+                n_pairs * len(sizes) * itemsize, n_channels * (n_times + n_channels) * 8
+            )
+            per_vertex = n_layers * n_pairs * itemsize
+            feature_fn, kernel = _features.covariance_features, _features.covariance_kernel
+            kwargs = {}
+            feature_shape = (n_pairs, len(sizes))
+        else:
+            width = sum(sizes) * (2 if measure == "envelope" else 1)
+            per_trial = max(n_channels * width * itemsize, n_channels * n_times * 16)
+            feature_fn = (
+                _features.analytic_window_features
+                if measure == "envelope"
+                else _features.centred_window_features
+            )
+            kernel, kwargs = _features.window_kernel, {"sizes": sizes, "measure": measure}
+            shape = (2, sum(sizes)) if measure == "envelope" else (sum(sizes),)
+            feature_shape = (n_channels, *shape)
+        trial_chunk = trial_chunk or auto_chunk(n_trials, per_trial)
+        if algorithm == "projection":
+            per_vertex = 3 * n_layers * width * trial_chunk * itemsize
+        vertex_chunk = vertex_chunk or auto_chunk(n_vertices, per_vertex, BLOCK_BYTES)
 
     sensor_blocks = _as_dask(data.data, (-1, -1, trial_chunk)).rechunk((-1, -1, trial_chunk))
     features = sensor_blocks.map_blocks(
         feature_fn,
-        windows=windows,
-        temporal=temporal_matrix,
+        **feature_kwargs,
         out_dtype=dtype,
         dtype=dtype,
         chunks=(*((n,) for n in feature_shape), sensor_blocks.chunks[2]),
         meta=np.empty((0,) * (len(feature_shape) + 1), dtype=dtype),
-        token=f"sensor-{measure}-features",
+        token=f"sensor-{algorithm}-{measure}-features",
     )
-    # select layers and vertices lazily, block by block: a numpy projector is never copied whole
-    projector = projector.copy(data=_as_dask(projector.data, (-1, vertex_chunk, -1)))
-    projector = projector.isel(layer=layer_pos, vertex=vertex_pos)
-    proj_blocks = projector.data.astype(dtype).rechunk((-1, vertex_chunk, -1))
+    proj_blocks = (
+        _as_dask(projector.data, (-1, vertex_chunk, -1))
+        .astype(dtype)
+        .rechunk((-1, vertex_chunk, -1))
+    )
     power = fused_projection(
         proj_blocks,
         features,
@@ -311,6 +369,7 @@ def window_power(
             "measure": measure,
             "woi": [float(v) for v in woi],
             "baseline": [float(v) for v in baseline],
+            "uncovered": uncovered,
         },
     )
 

@@ -21,8 +21,70 @@ MESH_VERTEX_DIMS = ("layer", "vertex", "xyz")
 FACE_DIMS = ("face", "corner")
 XYZ = ("x", "y", "z")
 
-SENSOR_UNITS = {"MEG": ("fT", "T", "pT"), "EEG": ("uV", "V", "mV")}
-DEFAULT_UNITS = {"MEG": "fT", "EEG": "uV"}
+_FIELD = ("fT", "T", "pT")
+#: accepted units of each channel type (SPM's channel types; planar gradiometers are
+#: field differences per length)
+SENSOR_UNITS = {
+    "MEG": _FIELD,
+    "MEGMAG": _FIELD,
+    "MEGGRAD": _FIELD,
+    "REFMAG": _FIELD,
+    "REFGRAD": _FIELD,
+    "MEGPLANAR": ("fT/mm", "T/m", "fT/cm"),
+    "EEG": ("uV", "V", "mV"),
+}
+DEFAULT_UNITS = {"MEG": "fT", "MEGMAG": "fT", "MEGGRAD": "fT", "MEGPLANAR": "fT/mm", "EEG": "uV"}
+#: units of data whose channels have different units (per channel in ``ch_units``)
+MIXED = "mixed"
+
+
+def split_units(units: str, *, per: str = "source") -> tuple[str, str]:
+    """Split compound units of a gain or an inverse projector into their two sides.
+
+    Sensor units may themselves be compound (planar gradiometers: ``fT/mm``),
+    so a gain ``"fT/mm/nAm"`` is sensor units per source units split at the
+    *last* ``/`` and a projector ``"nAm/fT/mm"`` at the *first*.
+
+    Parameters
+    ----------
+    units : str
+        ``"<sensor>/<source>"`` (gain) or ``"<source>/<sensor>"`` (projector).
+    per : {"source", "sensor"}
+        What the units are per: ``"source"`` for a gain, ``"sensor"`` for a
+        projector.
+
+    Returns
+    -------
+    (sensor units, source units) : tuple of str
+
+    Raises
+    ------
+    SchemaError
+        If ``units`` has no ``/``.
+    """
+    text = str(units)
+    if "/" not in text:
+        raise SchemaError(f"expected compound units like 'fT/nAm'; found {units!r}")
+    if per == "source":
+        sensor, _, source = text.rpartition("/")
+    else:
+        source, _, sensor = text.partition("/")
+    return sensor, source
+
+
+def resolved_units(units: str, ch_units: Any) -> str:
+    """``units`` with ``"mixed"`` replaced by the channels' one unit when they share it.
+
+    Selecting one channel type of a dataset with magnetometers and planar
+    gradiometers leaves ``units="mixed"`` in attrs; every validator resolves
+    it from the ``ch_units`` coordinate of the channels present.
+    """
+    if MIXED not in str(units) or ch_units is None:
+        return str(units)
+    found = np.unique(as_str(ch_units))
+    if found.size != 1:
+        return str(units)
+    return str(units).replace(MIXED, str(found[0]), 1)
 
 
 def default_layer_names(n_layers: int) -> list[str]:

@@ -20,6 +20,8 @@ from ._vocabulary import (
     SOURCE_DIMS,
     _check_increasing,
     as_str,
+    resolved_units,
+    split_units,
 )
 
 
@@ -171,6 +173,7 @@ def validate_sensor(ds: xr.Dataset, *, check_finite: bool = False) -> xr.Dataset
             f"sensor dataset must have a `data` variable; found {list(ds.data_vars)}"
         )
     data = _validate_array(ds["data"], SENSOR_DIMS, "sensor data", check_finite)
+    data = _resolve(data, ds.coords.get("ch_units"))
     units = data.attrs["units"]
     if "ch_type" in ds.coords:
         kinds = set(np.unique(as_str(ds.coords["ch_type"].values)).tolist())
@@ -199,7 +202,13 @@ def validate_gain(gain: xr.DataArray, *, check_finite: bool = False) -> xr.DataA
             f"gain units must be sensor units per source units, e.g. 'fT/nAm'; "
             f"found {gain.attrs['units']!r}"
         )
-    return gain
+    return _resolve(gain, gain.coords.get("ch_units"))
+
+
+def _resolve(var: xr.DataArray, ch_units: Any) -> xr.DataArray:
+    """``var`` with ``units="mixed"`` resolved from the channels' units (see resolved_units)."""
+    units = resolved_units(var.attrs["units"], None if ch_units is None else ch_units.values)
+    return var if units == var.attrs["units"] else var.assign_attrs(units=units)
 
 
 def validate_projector(proj: xr.DataArray, *, check_finite: bool = False) -> xr.DataArray:
@@ -321,8 +330,12 @@ def check_consistent(
     """
     if sensor is not None and gain is not None:
         _check_same_channels(sensor, gain, "gain")
-        sensor_units = sensor["data"].attrs.get("units")
-        numerator = str(gain.attrs.get("units", "")).split("/")[0]
+        sensor_units = resolved_units(
+            sensor["data"].attrs.get("units", ""), sensor.coords.get("ch_units")
+        )
+        numerator, _ = split_units(
+            resolved_units(gain.attrs.get("units", ""), gain.coords.get("ch_units"))
+        )
         if sensor_units != numerator:
             raise SchemaError(
                 f"units disagree: sensor data are in {sensor_units!r} but the gain is in "

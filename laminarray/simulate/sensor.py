@@ -38,7 +38,7 @@ from ..schema import (
     validate_gain,
     validate_mesh,
 )
-from ..schema._vocabulary import as_str
+from ..schema._vocabulary import as_str, split_units
 from ..schema.validators import select_mesh_layers
 from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
@@ -172,7 +172,7 @@ def current_density(
     }
     return _simulate(
         patterns,
-        gain["channel"].values,
+        gain,
         positions,
         truth,
         signals=signals,
@@ -263,7 +263,7 @@ def dipoles(
     truth = {"source_orientation": (("source", "xyz"), ori, {"units": "1"})}
     return _simulate(
         gain.data[:, 0, :].compute(),
-        gain["channel"].values,
+        gain,
         pos,
         truth,
         signals=signals,
@@ -290,7 +290,7 @@ def dipoles(
 
 def _simulate(
     patterns: Any,
-    channels: np.ndarray,
+    gain: xr.DataArray,
     positions: np.ndarray,
     truth: dict[str, Any],
     *,
@@ -308,7 +308,12 @@ def _simulate(
     dtype: Any,
     attrs: dict[str, Any],
 ) -> xr.Dataset:
-    """Project source time courses through ``patterns`` (n_ch, n_src) and add noise."""
+    """Project source time courses through ``patterns`` (n_ch, n_src) and add noise.
+
+    The channels, their types and units are the gain's (``fT/mm/nAm`` gives fT/mm data).
+    """
+    channels = gain["channel"].values
+    units, _ = split_units(gain.attrs["units"])
     check_option("noise_color", noise_color, NOISE_COLORS)
     times = np.asarray(times, dtype=np.float64)
     if times.ndim != 1 or times.size < 2:
@@ -351,6 +356,8 @@ def _simulate(
         data,
         channels,
         times,
+        ch_types=as_str(gain["ch_type"].values) if "ch_type" in gain.coords else "MEG",
+        units=units,
         attrs={
             **attrs,
             "snr_db": None if snr_db is None else float(snr_db),
@@ -369,13 +376,15 @@ def _simulate(
             truth_signal,
             {"units": "nAm", "long_name": "simulated source time course"},
         ),
-        signal_std=((), _as_lazy_scalar(std), {"units": "fT", "long_name": "signal size (SPM)"}),
+        signal_std=((), _as_lazy_scalar(std), {"units": units, "long_name": "signal size (SPM)"}),
         noise_std=(
             (),
             _as_lazy_scalar(noise),
-            {"units": "fT", "long_name": "noise standard deviation"},
+            {"units": units, "long_name": "noise standard deviation"},
         ),
     )
+    if "ch_units" in gain.coords:
+        ds = ds.assign_coords(ch_units=("channel", as_str(gain["ch_units"].values)))
     return ds.assign_coords(
         {
             **truth,
