@@ -6,9 +6,10 @@ Every fenced ``python`` block of README.md and docs/**/*.md runs, in page order,
 in one namespace per page, in a temporary working directory. The pages may
 assume a small subject (:func:`_world`): the names ``mesh``, ``sensor``,
 ``gain``, ``inverse``, ``source`` ... and the files ``study.zarr``,
-``spmeeg_sub-01.mat`` ... that an analysis would have at that point. A block
-that cannot run here (an external atlas, a FreeSurfer subject, a cluster) is
-preceded by ``<!-- docs-test: skip (reason) -->`` with its reason.
+``spmeeg_sub-01.mat`` ... that an analysis would have at that point, and
+the repository's ``tests/data/realdata``. A block that cannot run here (an
+external atlas, a FreeSurfer subject, a cluster) is preceded by
+``<!-- docs-test: skip (reason) -->`` with its reason.
 """
 
 from __future__ import annotations
@@ -190,6 +191,8 @@ def _world(files: Path, demo_out: Path) -> tuple[dict[str, Any], Path]:
 
     write_lameg_file(files / "sub-104_sources.h5")
     (files / "DIR").symlink_to(demo_out, target_is_directory=True)
+    (files / "tests" / "data").mkdir(parents=True)  # pages may read the repository's real data
+    (files / "tests" / "data" / "realdata").symlink_to(ROOT / "tests" / "data" / "realdata")
     return names, files
 
 
@@ -220,7 +223,7 @@ def test_code_blocks_run(page, world, tmp_path, monkeypatch):
         if item.is_symlink():
             (tmp_path / item.name).symlink_to(item.readlink(), target_is_directory=True)
         elif item.is_dir():
-            shutil.copytree(item, tmp_path / item.name)
+            shutil.copytree(item, tmp_path / item.name, symlinks=True)
         else:
             shutil.copy(item, tmp_path / item.name)
     monkeypatch.chdir(tmp_path)
