@@ -118,9 +118,10 @@ if OUT:
 # Combined anatomical score and the best column
 # ---------------------------------------------
 # The score sums the z-scores of thickness, lead-field RMS difference,
-# radiality and inverse distance to the scalp.
+# radiality and negated distance to the scalp (laMEG's tutorial formula); the
+# four terms come with it.
 
-score = surf.anatomical_score(mesh, mesh, rms_diff)
+score = surf.anatomical_score(mesh, mesh, rms_diff)["anatomical_score"]
 best = int(score.idxmax("vertex"))
 hemi = str(score["hemi"].sel(vertex=best).values)
 print(

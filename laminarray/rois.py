@@ -24,6 +24,7 @@ import xarray as xr
 
 from ._validation import LaminarrayError, describe
 from .schema import validate_mesh
+from .schema._vocabulary import as_str
 
 HEMIS = ("lh", "rh")
 
@@ -39,12 +40,18 @@ def parcellation_from_annot(
     The annotations index the full-resolution surfaces of each hemisphere
     (lh first, then rh, as the combined mesh); a downsampled mesh's
     ``original_vertex`` coordinate picks each column's label (laMEG's
-    ``get_roi_idx``). Vertices labelled ``unknown`` or -1 get -1.
+    ``get_roi_idx``). A mesh with a ``hemi`` coordinate and no
+    ``original_vertex`` takes each hemisphere's labels from that
+    hemisphere's annotation, column by column in mesh order; the annotation
+    may be of a finer icosahedral subdivision (fsaverage's ``aparc`` for an
+    fsaverage5 mesh: fsaverage5's vertices are fsaverage's first 10242).
+    Vertices labelled ``unknown`` or -1 get -1.
 
     Parameters
     ----------
     mesh : xarray.Dataset
-        Laminar mesh, with ``original_vertex (vertex)`` when downsampled.
+        Laminar mesh, with ``original_vertex (vertex)`` when downsampled and
+        ``hemi (vertex)`` for two hemispheres.
     annotations : mapping {"lh": path, "rh": path}
         FreeSurfer ``.annot`` files, one per hemisphere present in the mesh.
     categories : mapping category -> list of region names, optional
@@ -79,6 +86,10 @@ def parcellation_from_annot(
         raise LaminarrayError(
             f"`annotations` must map 'lh'/'rh' to files; got {list(annotations)}"
         )
+    hemis = [h for h in HEMIS if h in annotations]
+    if "hemi" in mesh.coords and "original_vertex" not in mesh.coords:
+        label_index = _labels_by_hemisphere(mesh, dict(zip(hemis, combined, strict=True)))
+        return parcellation(label_index, names, mesh["vertex"].values, categories=categories)
     full = np.concatenate(combined)
     columns = (
         np.asarray(mesh["original_vertex"].values)
@@ -90,7 +101,42 @@ def parcellation_from_annot(
             f"the annotations cover {full.size} full-resolution vertices but the mesh refers to "
             f"vertex {int(columns.max())}; pass the annotations of the surfaces the mesh was built from"
         )
+    if "hemi" in mesh.coords:
+        owner = np.repeat(np.array(hemis), [c.size for c in combined])
+        if np.any(owner[columns] != as_str(mesh["hemi"].values)):
+            raise LaminarrayError(
+                "hemisphere mismatch: some columns' original vertices fall in the other "
+                "hemisphere's annotation; pass the annotations of the surfaces the mesh was "
+                "built from"
+            )
     return parcellation(full[columns], names, mesh["vertex"].values, categories=categories)
+
+
+def _labels_by_hemisphere(mesh: xr.Dataset, annotations: dict[str, np.ndarray]) -> np.ndarray:
+    """Label of each column from its own hemisphere's annotation.
+
+    Column ``j`` of a hemisphere (in mesh order) takes annotation entry ``j``:
+    the hemisphere's full surface, or an icosahedral subdivision of it
+    (fsaverage5 columns are the first 10242 vertices of fsaverage), so an
+    annotation may cover more vertices than the mesh hemisphere.
+    """
+    hemis = as_str(mesh["hemi"].values)
+    out = np.full(hemis.size, -1, dtype=np.int64)
+    for hemi in np.unique(hemis):
+        rows = np.flatnonzero(hemis == hemi)
+        if hemi not in annotations:
+            raise LaminarrayError(
+                f"`annotations` lacks hemisphere {hemi!r} of the mesh; got {list(annotations)}"
+            )
+        codes = annotations[hemi]
+        if rows.size > codes.size:
+            raise LaminarrayError(
+                f"the {hemi} annotation covers {codes.size} vertices but the mesh has "
+                f"{rows.size} {hemi} columns; pass the annotation of the surfaces the mesh was "
+                "built from (or of a finer icosahedral subdivision, e.g. fsaverage for fsaverage5)"
+            )
+        out[rows] = codes[: rows.size]
+    return out
 
 
 def parcellation(

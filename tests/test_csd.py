@@ -93,15 +93,75 @@ def test_kcsd_cross_validation_regularises_noise():
     assert lam_noisy > lam_clean
 
 
-def test_kcsd_estimation_grid():
-    """100 estimation points from 0 to thickness (gdx = thickness / 99)."""
+@pytest.mark.parametrize(("thickness", "n_points"), [(4.6092634, 99), (3.7, 99), (4.0, 100)])
+def test_kcsd_estimation_grid_as_elephant(thickness, n_points):
+    """elephant's gdx = 0.01 * thickness gives 99 or 100 points depending on rounding."""
     signal = xr.DataArray(
         np.random.default_rng(2).standard_normal((11, 4)), dims=("layer", "time")
     )
-    csd = compute_csd(signal, 4.6092634, 600.0, lambdas=[1e-3])
-    np.testing.assert_allclose(np.diff(csd["depth"]), 4.6092634 / 99)
+    csd = compute_csd(signal, thickness, 600.0, lambdas=[1e-3])
+    assert csd.sizes["depth"] == n_points
+    np.testing.assert_allclose(np.diff(csd["depth"]), thickness / (n_points - 1))
     assert csd["depth"][0] == 0
     assert csd.attrs["lambdas"] == [1e-3]
+    assert float(csd["kcsd_lambda"]) == 1e-3
+    assert float(csd["kcsd_R"]) == 0.23
+
+
+# elephant 1.2.1: elephant.current_source_density.estimate_csd(lfp, coordinates, "KCSD1D")
+# exactly as laMEG 0.2.1 calls it (signal x 1e6 labelled uV, coordinates
+# linspace(0, thickness, 11) mm), on the spec's 11-layer profile; rows 0, 5, 49, 98
+# of the (n_est, time) result, and the cross-validated R and lambda.
+ELEPHANT_KCSD = {
+    # thickness 3.7 mm, default Rs = [0.23]: 99 estimation points
+    (3.7, None): (
+        99,
+        0.23,
+        0.00012115276586285876,
+        [
+            [-6.267230323, -4.1511553722, -1.6642700751, 0.9712795111, 3.5200675914],
+            [-4.5059211006, -1.9335356112, 0.8115668558, 3.4841744726, 5.8455511606],
+            [-1.8778034128, -3.2753813325, -4.3803791928, -5.0940908256, -5.3527624964],
+            [8.8069399968, 8.5810747124, 7.5886875806, 5.9184255883, 3.7194882646],
+        ],
+    ),
+    # thickness 4.609 mm, Rs = [0.1, 0.23, 0.5, 1.0]: 100 estimation points
+    (4.609, (0.1, 0.23, 0.5, 1.0)): (
+        100,
+        1.0,
+        4.641588833612754e-18,
+        [
+            [-3.100252633, -1.8155376373, -0.3686460716, 1.1111755498, 2.4917391687],
+            [-0.5594220766, 0.6231469001, 1.7500520201, 2.7206302052, 3.4481825968],
+            [-1.360527766, -2.4274596716, -3.2775538343, -3.8348738743, -4.0496360524],
+            [4.7762605247, 4.9116416322, 4.6082804207, 3.8932752439, 2.8304953847],
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("thickness", "rs"), list(ELEPHANT_KCSD))
+def test_kcsd_matches_elephant(thickness, rs):
+    n_points, r, lam, rows = ELEPHANT_KCSD[(thickness, rs)]
+    options = {} if rs is None else {"Rs": list(rs)}
+    csd = compute_csd(_parity_signal(), thickness, 600.0, method="KCSD1D", **options)
+    assert csd.sizes["depth"] == n_points
+    np.testing.assert_allclose(csd.values[[0, 5, 49, 98]], rows, rtol=1e-9, atol=1e-9)
+    assert float(csd["kcsd_R"]) == r
+    np.testing.assert_allclose(float(csd["kcsd_lambda"]), lam, rtol=1e-12)
+    assert csd["kcsd_R"].attrs["units"] == "mm"
+
+
+def test_kcsd_matches_kcsd_package_grid():
+    """kcsd 2.0.1's KCSD1D (101 estimation points at 3.7 mm, Rs = [0.1, 0.23, 0.5, 1])."""
+    layer, time = np.arange(11)[:, None], np.arange(5)[None, :]
+    potentials = np.sin(0.7 * layer + 0.3 * time)  # the kCSD's own input (x 1e3 applied)
+    settings = KCSDSettings(rs=(0.1, 0.23, 0.5, 1.0), n_estimates=101)
+    csd, lam, r = kcsd_column(potentials, 3.7, settings)
+    np.testing.assert_allclose(
+        csd[[0, 50, 100], 0], [-3.33510808, -1.8659225, 5.39870687], rtol=1e-8
+    )
+    assert (lam, r) == (4.641588833612754e-18, 1.0)
 
 
 def test_per_vertex_thickness_lazy_matches_columns():
@@ -170,3 +230,25 @@ def test_source_estimate_input_replaces_layer_depth():
     assert "layer" not in csd.coords
     np.testing.assert_allclose(csd["depth"], np.linspace(0, 3.0, 11))
     np.testing.assert_allclose(csd["relative_depth"], np.linspace(0, 1, 11))
+
+
+def test_kcsd_per_vertex_thickness_labels_lambda_and_r():
+    values = np.random.default_rng(6).standard_normal((11, 2, 5))
+    signal = xr.DataArray(
+        da.from_array(values, chunks=(11, 1, 5)), dims=("layer", "vertex", "time")
+    )
+    thickness = xr.DataArray([3.7, 4.0], dims="vertex")
+    with raise_if_dask_computes():
+        csd = compute_csd(signal, thickness, 600.0, Rs=[0.23, 0.5], lambdas=[1e-3, 1e-6])
+    assert csd.sizes["depth"] == 100  # one grid for all columns
+    assert csd["kcsd_R"].dims == ("vertex",)
+    one = compute_csd(
+        xr.DataArray(values[:, 1], dims=("layer", "time")),
+        4.0,
+        600.0,
+        Rs=[0.23, 0.5],
+        lambdas=[1e-3, 1e-6],
+    )
+    np.testing.assert_allclose(csd.isel(vertex=1).values, one.values)
+    assert float(csd["kcsd_R"][1]) == float(one["kcsd_R"])
+    assert float(csd["kcsd_lambda"][1]) == float(one["kcsd_lambda"])

@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import xarray
 from matplotlib.collections import LineCollection, PathCollection, QuadMesh
 from matplotlib.colors import to_rgba
 
@@ -118,3 +119,22 @@ def test_bad_options_are_named():
         expression_plot(_set(), color=["red"])
     with pytest.raises(LaminarrayError, match="alpha"):
         expression_plot(_set(), alpha=2.0)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "n_tests", "sidak", "bonferroni"),
+    [
+        # kymata 1.0.6's sidak_correct / bonferroni_correct (kymata.math.probability)
+        (0.05, 1000, 5.1291978909017831717e-05, 5e-05),
+        (P_5_SIGMA, 1200, 2.3887634416092790035e-10, 2.3887630989932773e-10),
+    ],
+)
+def test_sidak_and_bonferroni_thresholds_match_kymata(alpha, n_tests, sidak, bonferroni):
+    es = xarray.Dataset({"log_p": ("test", np.zeros(n_tests))})
+    # kymata computes 1 - (1 - alpha)^(1/n) directly and loses ~1e-10 to cancellation
+    sidak_p = 10 ** significance_threshold(es, alpha, correction="sidak")
+    assert sidak_p == pytest.approx(sidak, rel=1e-9)
+    assert sidak_p > 10 ** significance_threshold(es, alpha)  # Sidak is the less strict
+    assert significance_threshold(es, alpha) == pytest.approx(np.log10(bonferroni), rel=1e-12)
+    with pytest.raises(LaminarrayError, match="correction"):
+        significance_threshold(es, alpha, correction="holm")

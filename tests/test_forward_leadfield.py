@@ -16,6 +16,7 @@ from laminarray.forward import (
     leadfield,
     save_leadfield_npz,
 )
+from laminarray.io import read_calibrain_leadfield
 from laminarray.testing import raise_if_dask_computes
 
 
@@ -69,7 +70,9 @@ def test_npz_roundtrip(tmp_path, small, orientation):
 def test_npz_calibrain_style_flat(tmp_path):
     values = np.arange(4 * 6, dtype=float).reshape(4, 6)
     np.savez(tmp_path / "lf.npz", leadfield=values, n_layers=2)
-    gain = leadfield("load", path=tmp_path / "lf.npz")
+    with pytest.raises(LaminarrayError, match="units"):
+        leadfield("load", path=tmp_path / "lf.npz")
+    gain = read_calibrain_leadfield(tmp_path / "lf.npz", units="fT/nAm")
     assert gain.shape == (4, 2, 3)
     np.testing.assert_array_equal(gain.values[:, 1, :], values[:, 3:])  # layer-major
     np.savez(tmp_path / "bad.npz", gain=values)

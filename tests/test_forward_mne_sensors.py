@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _mne_forward import mne_sphere_forward
 
 import laminarray as lam
 from laminarray import LaminarrayError, forward
@@ -33,23 +34,7 @@ def _dipoles(n=5, seed=0, r0=R0_MM):
 
 
 def _mne_gain(info, dipoles, r0=R0_MM):
-    """MNE's free-orientation spherical forward, (channel, dipole, xyz) in fT(/mm)/nAm."""
-    src = mne.setup_volume_source_space(
-        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (len(dipoles), 1))}
-    )
-    fwd = mne.make_forward_solution(
-        info,
-        trans=None,
-        src=src,
-        bem=mne.make_sphere_model(r0=r0 / 1000, head_radius=None),
-        meg=True,
-        eeg=False,
-    )
-    names = fwd["sol"]["row_names"]
-    planar = np.array([info["chs"][info["ch_names"].index(n)]["unit"] == 201 for n in names])
-    # T/(A m) -> fT/nAm is 1e6; T/m/(A m) -> fT/mm/nAm is 1e3
-    scale = np.where(planar, 1e3, 1e6)
-    return names, fwd["sol"]["data"].reshape(len(names), len(dipoles), 3) * scale[:, None, None]
+    return mne_sphere_forward(mne, info, dipoles, r0)
 
 
 def _our_gain(sensors, dipoles, r0=R0_MM):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _mne_forward import mne_sphere_forward
 from scipy.integrate import quad
 from scipy.spatial.transform import Rotation
 
@@ -215,19 +216,7 @@ def _mne_sphere_forward(mne, sensors, frames, coil_type, dipoles):
         ch["unit"] = FIFF.FIFF_UNIT_T
         ch["loc"][:3] = p / 1000
         ch["loc"][3:12] = frame.ravel()
-    src = mne.setup_volume_source_space(
-        pos={"rr": dipoles / 1000, "nn": np.tile([0, 0, 1.0], (len(dipoles), 1))}
-    )
-    fwd = mne.make_forward_solution(
-        info,
-        trans=None,
-        src=src,
-        bem=mne.make_sphere_model(r0=(0.0, 0.0, 0.0), head_radius=None),
-        meg=True,
-        eeg=False,
-    )
-    # MNE: T per A·m; laminarray: fT per nA·m = 1e15 * 1e-9
-    return fwd["sol"]["data"].reshape(len(pos), len(dipoles), 3) * 1e6
+    return mne_sphere_forward(mne, info, dipoles)[1]
 
 
 def test_agrees_with_mne_spherical_forward():

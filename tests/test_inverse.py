@@ -136,8 +136,12 @@ def test_noise_free_patch_is_localised(gain, qg, golden):
     data = np.einsum("c,t,k->ctk", lead @ (10 * qg[:, [45]].toarray().ravel()), wave, trials)
     clean = lam.sensor_dataset(data, CHANNELS, times)
     for invert in (invert_ebb, invert_msp):
+        # noise-free data have the rank of their one source: keep every channel dimension
         kwargs = {"n_patches": 100} if invert is invert_msp else {}
-        inv = invert(clean, gain, smoothing=qg, layer="pial", n_spatial_modes="all", **kwargs)
+        inv = invert(
+            clean, gain, smoothing=qg, layer="pial", n_spatial_modes="all", rank="full", **kwargs
+        )
+        assert "data_rank" not in inv.attrs
         power = (apply_inverse(inv, clean) ** 2).sum(("time", "trial")).compute()
         assert int(power.argmax("vertex").item()) == 45
 

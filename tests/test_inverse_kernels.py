@@ -147,3 +147,26 @@ def test_window_samples_are_consecutive_when_float_noise_puts_the_start_below_an
     np.testing.assert_array_equal(np.diff(samples), 1)
     assert samples[0] == 206
     assert samples.size == 61
+
+
+def test_single_blas_thread_restores_threads_after_overlapping_blocks():
+    """Parallel layer fits enter and leave the single-thread block out of order (A enters,
+    B enters, A leaves, B leaves): the process-wide BLAS thread count must come back (it
+    used to stay at 1, and float32 kernels elsewhere then gave other roundings)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from laminarray._blas import single_blas_thread
+
+    def blas_threads():
+        info = threadpoolctl.threadpool_info()
+        return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        first, second = single_blas_thread(), single_blas_thread()
+        first.__enter__()
+        second.__enter__()
+        assert set(blas_threads()) == {1}
+        first.__exit__(None, None, None)
+        assert set(blas_threads()) == {1}  # the second block still runs
+        second.__exit__(None, None, None)
+        assert blas_threads() == before

@@ -186,6 +186,34 @@ def test_parcellation_from_freesurfer_annotation(tmp_path):
         parcellation_from_annot(mesh, {"lh": tmp_path / "missing.annot"})
 
 
+def test_parcellation_hemispheres_from_finer_subdivision(tmp_path):
+    """An fsaverage5-like mesh (hemi, no original_vertex) labelled from finer annotations:
+    each hemisphere's columns take their own hemisphere's labels (issue: rh got lh.*)."""
+    mesh = _mesh()
+    n_hemi = N_VERTICES // 2
+    ctab = np.array([[25, 5, 25, 0, 0], [20, 30, 140, 0, 0], [220, 20, 10, 0, 0]], dtype=np.int32)
+    ctab[:, 4] = ctab[:, 0] + ctab[:, 1] * 2**8 + ctab[:, 2] * 2**16
+    names = [b"unknown", b"precentral", b"insula"]
+    finer = 4 * n_hemi  # the annotations cover a finer surface whose first vertices are the mesh's
+    codes = {"lh": np.arange(finer) % 2 + 1, "rh": np.full(finer, 2)}
+    paths = {}
+    for hemi, values in codes.items():
+        paths[hemi] = tmp_path / f"{hemi}.aparc.annot"
+        fs.write_annot(paths[hemi], values, ctab, names, fill_ctab=False)
+    rois = parcellation_from_annot(mesh, paths)
+    labels = rois["label"].values[rois["label_index"].values]
+    hemi = mesh["hemi"].values
+    assert all(str(lab).startswith("rh.") for lab in labels[hemi == "rh"])
+    assert labels[hemi == "rh"].tolist() == ["rh.insula"] * n_hemi
+    expected_lh = ["lh.precentral", "lh.insula"] * (n_hemi // 2) + ["lh.precentral"] * (n_hemi % 2)
+    assert labels[hemi == "lh"].tolist() == expected_lh
+    small = {h: tmp_path / f"small_{h}.annot" for h in codes}
+    for hemi, path in small.items():
+        fs.write_annot(path, codes[hemi][: n_hemi - 1], ctab, names, fill_ctab=False)
+    with pytest.raises(lam.LaminarrayError, match="finer icosahedral"):
+        parcellation_from_annot(mesh, small)
+
+
 def test_memory_budget_enforced(study_path):
     sub = open_study(study_path, max_memory=1000).subject(0)
     with pytest.raises(MemoryBudgetError, match="roi=, layers="):

@@ -179,24 +179,37 @@ def test_radiality_tangential_sources(spheres, scalp):
     assert surf.radiality_to_scalp(mesh, scalp).max() < 0.05
 
 
-def test_anatomical_score_sums_zscores(spheres, scalp):
+def test_anatomical_score_is_lameg_tutorial_formula(spheres, scalp):
+    """laMEG's tutorial: zscore(thickness) + zscore(lf) + zscore(radiality) + zscore(-dist)."""
+    from scipy.stats import zscore
+
     pial, white, faces = spheres
     rng = np.random.default_rng(0)
     white = white * (1 + 0.01 * rng.standard_normal((len(white), 1)))  # varying thickness
     mesh = surf.build_laminar_mesh((pial, faces), (white, faces), 3)
     lead_field = rng.random(len(pial))
-    score = surf.anatomical_score(mesh, scalp, lead_field)
-
-    def z(x):
-        return (x - x.mean()) / x.std()
-
-    expected = (
-        z(surf.thickness(mesh).values)
-        + z(lead_field)
-        + z(surf.radiality_to_scalp(mesh, scalp).values)
-        + z(1 / surf.distance_to_scalp(mesh, scalp).values)
-    )
-    np.testing.assert_allclose(score, expected)
+    result = surf.anatomical_score(mesh, scalp, lead_field)
+    thickness = surf.thickness(mesh).values
+    radiality = surf.radiality_to_scalp(mesh, scalp).values
+    distances = surf.distance_to_scalp(mesh, scalp).values
+    terms = {
+        "z_thickness": zscore(thickness),
+        "z_lead_field_rms_diff": zscore(lead_field),
+        "z_radiality": zscore(radiality),
+        "z_distance_to_scalp": zscore(-distances),
+    }
+    expected = sum(terms.values())
+    np.testing.assert_allclose(result["anatomical_score"], expected, rtol=1e-12, atol=1e-12)
+    for name, term in terms.items():
+        np.testing.assert_allclose(result[name], term, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result["distance_to_scalp"], distances)
+    assert result["distance_to_scalp"].attrs["units"] == "mm"
+    # not z(1/distance): the two differ on this geometry
+    assert np.abs(zscore(1 / distances) - terms["z_distance_to_scalp"]).max() > 1e-3
+    # the tutorial's prior choice within an ROI
+    roi = rng.choice(len(pial), 50, replace=False)
+    prior = int(result["anatomical_score"].isel(vertex=roi).idxmax("vertex"))
+    assert prior == int(mesh["vertex"].values[roi[np.argmax(expected[roi])]])
     with pytest.raises(la.LaminarrayError, match="lead_field_rms_diff"):
         surf.anatomical_score(mesh, scalp, lead_field[:-1])
 

@@ -8,6 +8,7 @@ lazily with dask), with laMEG's conventions (spec lameg.md §1.4): layer 0
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,10 +16,10 @@ import xarray as xr
 from scipy.interpolate import interp1d
 
 from .._validation import LaminarrayError, check_option, check_positive, describe
-from ._kcsd import KCSDSettings, kcsd_column
+from ._kcsd import KCSDSettings, elephant_grid_size, kcsd_column
 from ._standard import standard_csd
 
-__all__ = ["INTERPOLATION_POINTS", "KCSDSettings", "compute_csd"]
+__all__ = ["INTERPOLATION_POINTS", "KCSDSettings", "compute_csd", "elephant_grid_size"]
 
 METHODS = ("KCSD1D", "StandardCSD")
 SMOOTHING_KINDS = ("linear", "nearest", "nearest-up", "zero", "slinear", "quadratic", "cubic")
@@ -28,14 +29,20 @@ INTERPOLATION_POINTS = 500
 _KCSD_INPUT_SCALE = 1e3
 
 
-def _kcsd_block(signal: np.ndarray, thickness: np.ndarray, settings: KCSDSettings) -> np.ndarray:
-    """kCSD of every column of a block (..., N, S) with per-column thickness (...)."""
-    thickness = np.broadcast_to(thickness, signal.shape[:-2])
-    out = np.empty((*signal.shape[:-2], settings.n_estimates, signal.shape[-1]))
-    for index in np.ndindex(signal.shape[:-2]):
+def _kcsd_block(
+    signal: np.ndarray, thickness: np.ndarray, settings: KCSDSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kCSD, chosen λ and R of every column of a block (..., N, S), thickness (...)."""
+    columns = signal.shape[:-2]
+    thickness = np.broadcast_to(thickness, columns)
+    out = np.empty((*columns, settings.n_estimates, signal.shape[-1]))
+    lam, r = np.empty(columns), np.empty(columns)
+    for index in np.ndindex(columns):
         potentials = _KCSD_INPUT_SCALE * np.asarray(signal[index], dtype=np.float64)
-        out[index] = kcsd_column(potentials, float(thickness[index]), settings)[0]
-    return out
+        out[index], lam[index], r[index] = kcsd_column(
+            potentials, float(thickness[index]), settings
+        )
+    return out, lam, r
 
 
 def _interpolate(profile: np.ndarray, kind: str) -> np.ndarray:
@@ -44,18 +51,21 @@ def _interpolate(profile: np.ndarray, kind: str) -> np.ndarray:
     return interp1d(rows, profile, kind=kind, axis=-2)(np.linspace(0.0, 1.0, INTERPOLATION_POINTS))
 
 
-def _csd_kernel(
-    signal: np.ndarray,
-    thickness: np.ndarray,
-    method: str,
-    smoothing: str | None,
-    settings: KCSDSettings,
-) -> np.ndarray:
-    if method == "StandardCSD":
-        profile = standard_csd(signal, thickness)
-    else:
-        profile = _kcsd_block(signal, thickness, settings)
+def _smooth(profile: np.ndarray, smoothing: str | None) -> np.ndarray:
     return profile if smoothing is None else _interpolate(profile, smoothing)
+
+
+def _standard_kernel(
+    signal: np.ndarray, thickness: np.ndarray, smoothing: str | None
+) -> np.ndarray:
+    return _smooth(standard_csd(signal, thickness), smoothing)
+
+
+def _kcsd_kernel(
+    signal: np.ndarray, thickness: np.ndarray, smoothing: str | None, settings: KCSDSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    profile, lam, r = _kcsd_block(signal, thickness, settings)
+    return _smooth(profile, smoothing), lam, r
 
 
 def _kcsd_settings(kwargs: dict[str, Any]) -> KCSDSettings:
@@ -79,6 +89,9 @@ def _kcsd_settings(kwargs: dict[str, Any]) -> KCSDSettings:
             options[name] = values
         else:
             options.pop(name, None)
+    n_estimates = options.get("n_estimates")
+    if n_estimates is not None and (int(n_estimates) != n_estimates or n_estimates < 2):
+        raise LaminarrayError(f"`n_estimates` must be an integer >= 2, got {n_estimates!r}")
     return KCSDSettings(**options)
 
 
@@ -105,11 +118,17 @@ def compute_csd(
     ``"KCSD1D"``: kernel CSD (Potworowski et al. 2012) with Gaussian basis
     sources, regularisation and basis width chosen per column by
     leave-one-out cross-validation over ``lambdas`` x ``Rs`` (pooled over
-    ``sample_dim``), estimated on ``n_estimates`` (100) points from 0 to
-    ``thickness``. The signal is scaled by 1e3 first, as laMEG's µV labelling
-    makes elephant do; the result is in µA/mm³ for such input. Values are
-    close to, not identical with, elephant's (its numerical integration and
-    grid rounding differ).
+    ``sample_dim``), computed as elephant 1.2.1's ``KCSD1D`` that laMEG
+    calls (agreement to 1e-11 relative; see :mod:`laminarray.csd._kcsd`):
+    Gaussian basis sources of standard deviation ``R/3``, 1000 of them,
+    kernels divided by their number, elephant's estimation grid
+    (:func:`elephant_grid_size`: 99 or 100 points from 0 to ``thickness``
+    for a scalar thickness; 100 for per-column thickness, which needs one
+    grid for all columns), the first minimum of the cross-validation error
+    over ``Rs`` (outer) x ``lambdas`` (inner). The signal is scaled by 1e3
+    first, as laMEG's µV labelling makes elephant do; the result is in
+    µA/mm³ for such input. The chosen ``λ`` and ``R`` of every column are
+    returned as the coordinates ``kcsd_lambda`` and ``kcsd_R``.
 
     Parameters
     ----------
@@ -142,8 +161,9 @@ def compute_csd(
         ``sample_dim``). For a scalar ``thickness`` the ``depth`` coordinate
         is in mm from pial; for per-column thickness it is the relative depth
         (0 = pial, 1 = white) and ``depth_mm`` gives mm per column. A
-        ``relative_depth (depth)`` coordinate is always present. Lazy if the
-        input is dask-backed.
+        ``relative_depth (depth)`` coordinate is always present. KCSD1D adds
+        the coordinates ``kcsd_lambda`` and ``kcsd_R`` (mm) over the other
+        dims (one per column). Lazy if the input is dask-backed.
 
     Examples
     --------
@@ -171,19 +191,44 @@ def compute_csd(
         thick: Any = thickness
     else:
         thick = check_positive("thickness", thickness)
-    n_depth = settings.n_estimates if method == "KCSD1D" else n_layers
-    n_out = INTERPOLATION_POINTS if smoothing is not None else n_depth
-    csd = xr.apply_ufunc(
-        _csd_kernel,
-        signal,
-        thick,
-        kwargs={"method": method, "smoothing": smoothing, "settings": settings},
-        input_core_dims=[["layer", sample_dim], []],
-        output_core_dims=[["depth", sample_dim]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
-        dask_gufunc_kwargs={"output_sizes": {"depth": n_out}, "allow_rechunk": True},
-    )
+    common: dict[str, Any] = {
+        "input_core_dims": [["layer", sample_dim], []],
+        "dask": "parallelized",
+        "dask_gufunc_kwargs": {"allow_rechunk": True},
+    }
+    if method == "KCSD1D":
+        if settings.n_estimates is None:
+            n_est = 100 if isinstance(thick, xr.DataArray) else elephant_grid_size(thick)
+            settings = replace(settings, n_estimates=n_est)
+        n_out = INTERPOLATION_POINTS if smoothing is not None else settings.n_estimates
+        common["dask_gufunc_kwargs"]["output_sizes"] = {"depth": n_out}
+        csd, lam, r = xr.apply_ufunc(
+            _kcsd_kernel,
+            signal,
+            thick,
+            kwargs={"smoothing": smoothing, "settings": settings},
+            output_core_dims=[["depth", sample_dim], [], []],
+            output_dtypes=[np.float64] * 3,
+            **common,
+        )
+        csd = csd.assign_coords(
+            kcsd_lambda=lam.assign_attrs(long_name="cross-validated kCSD regularisation λ"),
+            kcsd_R=r.assign_attrs(
+                units="mm", long_name="cross-validated kCSD basis width R (3 std)"
+            ),
+        )
+    else:
+        n_out = INTERPOLATION_POINTS if smoothing is not None else n_layers
+        common["dask_gufunc_kwargs"]["output_sizes"] = {"depth": n_out}
+        csd = xr.apply_ufunc(
+            _standard_kernel,
+            signal,
+            thick,
+            kwargs={"smoothing": smoothing},
+            output_core_dims=[["depth", sample_dim]],
+            output_dtypes=[np.float64],
+            **common,
+        )
     relative = np.linspace(0.0, 1.0, n_out)
     if isinstance(thick, xr.DataArray):
         depth_mm = (thick * xr.DataArray(relative, dims="depth")).assign_attrs(units="mm")

@@ -1,38 +1,58 @@
-"""One-dimensional kernel current source density (kCSD), written from the method papers.
+"""One-dimensional kernel current source density (kCSD) as elephant's ``KCSD1D`` computes it.
 
 Potworowski, Jakuczun, Łęski & Wójcik (2012), "Kernel current source density
-method", Neural Computation 24:541-575, in one dimension (Pettersen et al.
-2006's disc model of a laminar recording):
+method", Neural Computation 24:541-575, in one dimension (a laminar recording
+modelled as discs of radius ``h``), with the numerical choices of the
+reference implementation that laMEG calls (elephant 1.2.1's ``KCSD1D``, the
+same algorithm as the ``kcsd`` 2.0.1 package), so that results agree with
+laMEG's ``compute_csd(..., method="KCSD1D")``:
 
-* the CSD is expanded in ``M`` Gaussian basis sources ``b_j`` centred on a
-  regular grid covering the electrodes (standard deviation ``R/2``: ``R`` is
-  twice the standard deviation, the kCSD convention);
-* each basis source produces at depth ``x`` the potential
-  ``b̃_j(x) = 1/(2σ) ∫ (sqrt((x - x')² + h²) - |x - x'|) b_j(x') dx'`` (a
-  current disc of radius ``h`` in a medium of conductivity ``σ``);
-* with the kernel ``K = B̃ᵀB̃`` between electrodes and the cross-kernel
-  ``K̃ = BᵀB̃`` between estimation points and electrodes, the estimate is
-  ``C = K̃ (K + λI)⁻¹ V``;
-* ``λ`` and ``R`` are chosen by leave-one-electrode-out cross-validation: the
-  pair minimising the summed norm (over samples) of the prediction errors.
-
-The integral is exact for the ``|x - x'|`` part (closed form for a Gaussian)
-and Gauss-Hermite quadrature (smooth integrand) for the square-root part.
+* estimation points: ``n = (x_max - x_min) / gdx`` with ``gdx = 0.01 ·
+  thickness``, and ``int(n)`` points from 0 to the thickness inclusive (a
+  floating-point quotient just below 100 gives 99 points, e.g. at 3.7 mm;
+  kcsd 2.0.1 instead takes ``round(n) + 1`` = 101);
+* ``M`` (default 1000) Gaussian basis sources ``b_j`` on a regular grid over
+  the estimation points, standard deviation ``R / 3`` (``R`` is three
+  standard deviations);
+* each basis source produces at distance ``d`` the potential
+  ``b̃(d) = 1/(2σ) ∫_{-R}^{R} (sqrt((d - x')² + h²) - |d - x'|) b(x') dx'``
+  (the Gaussian truncated at three standard deviations), computed by
+  adaptive quadrature at 20 log-spaced distances from 0 to the largest
+  source-point distance plus ``R`` and interpolated by a not-a-knot cubic
+  spline (elephant's look-up table);
+* kernels scaled by the number of basis sources: ``K = B̃ᵀB̃ / M`` between
+  electrodes and ``K̃ = BᵀB̃ / M`` between estimation points and electrodes;
+  the estimate is ``C = K̃ (K + λI)⁻¹ V``;
+* ``λ`` and ``R`` are chosen by leave-one-electrode-out cross-validation over
+  the grid ``Rs × lambdas``: the error of a pair is the sum over electrodes
+  of the Euclidean norm (over samples) of the prediction error, and the
+  first minimum (``R`` outer, ``λ`` inner) wins.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import linalg
-from scipy.special import erf
+from scipy import integrate
+from scipy.interpolate import make_interp_spline
 
-__all__ = ["DEFAULT_LAMBDAS", "DEFAULT_RS", "KCSDSettings", "kcsd_column"]
+__all__ = [
+    "DEFAULT_LAMBDAS",
+    "DEFAULT_RS",
+    "KCSDSettings",
+    "elephant_grid_size",
+    "kcsd_column",
+]
 
 DEFAULT_LAMBDAS = np.concatenate([np.logspace(-2, -25, 25), [0.0]])
 DEFAULT_RS = np.array([0.23])
-_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(48)
+#: Distances at which the basis potential is integrated before interpolation.
+_TABLE_SIZE = 20
+#: Estimation step as a fraction of the electrode span (elephant's ``gdx``).
+_GRID_STEP = 0.01
 
 
 @dataclass(frozen=True)
@@ -44,74 +64,109 @@ class KCSDSettings:
     lambdas : tuple of float
         Candidate regularisation parameters (default ``logspace(-2, -25, 25)`` and 0).
     rs : tuple of float
-        Candidate basis widths ``R`` in mm (twice the Gaussian's standard deviation).
+        Candidate basis widths ``R`` in mm: three standard deviations of the
+        Gaussian basis source (default 0.23).
     sigma : float
         Conductivity (default 1).
     h : float
         Radius of the current discs in mm (default 1).
     n_sources : int
-        Number of basis sources (default 300).
+        Number of basis sources (default 1000, elephant's ``n_src_init``).
     ext_x : float
-        Extension of the source grid beyond the electrodes in mm (default 0).
-    n_estimates : int
-        Estimation points from 0 to the thickness (default 100, i.e. a step of
-        ``thickness / 99``; elephant's ``gdx = 0.01 * thickness`` gives 99 or 100
-        points depending on float rounding).
+        Extension of the source grid beyond the estimation range in mm (default 0).
+    n_estimates : int or None
+        Estimation points from 0 to the thickness. None (default): as many as
+        elephant's ``gdx = 0.01 · thickness`` yields (99 or 100, see
+        :func:`elephant_grid_size`).
     """
 
     lambdas: tuple[float, ...] = tuple(DEFAULT_LAMBDAS)
     rs: tuple[float, ...] = tuple(DEFAULT_RS)
     sigma: float = 1.0
     h: float = 1.0
-    n_sources: int = 300
+    n_sources: int = 1000
     ext_x: float = 0.0
-    n_estimates: int = 100
+    n_estimates: int | None = None
 
 
-def _gauss(x: np.ndarray, centre: np.ndarray, std: float) -> np.ndarray:
-    return np.exp(-((x - centre) ** 2) / (2 * std**2)) / (np.sqrt(2 * np.pi) * std)
+def elephant_grid_size(thickness: float) -> int:
+    """Number of estimation points elephant's ``KCSD1D`` uses over ``[0, thickness]``.
+
+    elephant divides the span by the step ``0.01 · span`` and keeps the
+    integer part of the quotient, which is 99 when rounding leaves it just
+    below 100 (e.g. 3.7 or 4.6092634 mm) and 100 otherwise (e.g. 4.0 mm).
+
+    Parameters
+    ----------
+    thickness : float
+        Column thickness in mm.
+
+    Returns
+    -------
+    int
+    """
+    return int(thickness / (_GRID_STEP * thickness))
 
 
-def _potential_basis(
-    x: np.ndarray, centres: np.ndarray, std: float, s: KCSDSettings
-) -> np.ndarray:
-    """``b̃_j(x_i)``, shape (n_sources, n_points)."""
-    delta = x[None, :] - centres[:, None]
-    mean_abs = std * np.sqrt(2 / np.pi) * np.exp(-(delta**2) / (2 * std**2)) + delta * erf(
-        delta / (std * np.sqrt(2))
-    )
-    shifts = np.sqrt(2) * std * _NODES
-    mean_sqrt = np.sqrt((delta[..., None] - shifts) ** 2 + s.h**2) @ _WEIGHTS / np.sqrt(np.pi)
-    return (mean_sqrt - mean_abs) / (2 * s.sigma)
+def _gaussian(distance: np.ndarray, r: float) -> np.ndarray:
+    """Normalised Gaussian of standard deviation ``r / 3`` (a basis source's density)."""
+    std = r / 3.0
+    return np.exp(-(distance**2) / (2 * std**2)) / (np.sqrt(2 * np.pi) * std)
 
 
-def _kernels(
-    electrodes: np.ndarray, estimates: np.ndarray, r: float, s: KCSDSettings
+def _disc_potential(distance: float, r: float, h: float, sigma: float) -> float:
+    """Potential at ``distance`` of a basis source (its Gaussian cut at ``±r``).
+
+    Adaptive quadrature as elephant does it (its tolerance shapes the
+    cross-validation's near-ties, so another rule would not reproduce them).
+    """
+    std = r / 3.0
+    norm = 1.0 / (math.sqrt(2.0 * math.pi) * std)
+    h2, two_var = h * h, 2.0 * std * std
+
+    def integrand(x: float) -> float:
+        offset = distance - x
+        gauss = math.exp(-(x * x) / two_var) * norm
+        return (math.sqrt(offset * offset + h2) - abs(offset)) * gauss
+
+    return integrate.quad(integrand, -r, r)[0] / (2.0 * sigma)
+
+
+@lru_cache(maxsize=32)
+def _basis(
+    thickness: float, n_electrodes: int, n_estimates: int, r: float, settings: KCSDSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = electrodes.min() - s.ext_x, electrodes.max() + s.ext_x
-    centres = np.linspace(lo, hi, s.n_sources)
-    potentials = _potential_basis(electrodes, centres, r / 2, s)
-    sources = _gauss(estimates[None, :], centres[:, None], r / 2)
-    return potentials.T @ potentials, sources.T @ potentials
+    """Basis potentials at the electrodes ``B̃`` (M, N) and the kernel ``K`` (N, N) for one ``R``."""
+    electrodes = np.linspace(0.0, thickness, n_electrodes)
+    estimates = np.linspace(0.0, thickness, n_estimates)
+    sources = _sources(thickness, settings)
+    to_electrodes = np.abs(sources[:, None] - electrodes[None, :])
+    # the largest source-point distance: both grids are sorted
+    reach = max(to_electrodes.max(), sources[-1] - estimates[0], estimates[-1] - sources[0]) + r
+    table_at = np.logspace(0.0, np.log10(reach + 1.0), _TABLE_SIZE) - 1.0
+    table = [_disc_potential(d, r, settings.h, settings.sigma) for d in table_at]
+    basis_potentials = make_interp_spline(table_at, table, k=3)(to_electrodes)
+    kernel = basis_potentials.T @ basis_potentials / settings.n_sources
+    basis_potentials.setflags(write=False)
+    kernel.setflags(write=False)
+    return basis_potentials, kernel
 
 
-def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    try:
-        return linalg.solve(matrix, rhs, assume_a="sym")
-    except (linalg.LinAlgError, ValueError):
-        return linalg.lstsq(matrix, rhs)[0]
+def _sources(thickness: float, settings: KCSDSettings) -> np.ndarray:
+    """Basis source centres over the estimation range (extended by ``ext_x``)."""
+    return np.linspace(-settings.ext_x, thickness + settings.ext_x, settings.n_sources)
 
 
-def _cv_error(kernel: np.ndarray, potentials: np.ndarray, lam: float) -> float:
-    """Leave-one-electrode-out prediction error, summed over electrodes."""
+def _cv_errors(kernel: np.ndarray, potentials: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+    """Leave-one-electrode-out error per ``λ``: Σ_i ‖K_i,-i (K_-i,-i + λI)⁻¹ V_-i − V_i‖."""
     n = kernel.shape[0]
-    error = 0.0
-    for i in range(n):
-        keep = np.arange(n) != i
-        train = kernel[np.ix_(keep, keep)] + lam * np.eye(n - 1)
-        predicted = kernel[i, keep] @ _solve(train, potentials[keep])
-        error += float(np.linalg.norm(potentials[i] - predicted))
-    return error
+    keep = ~np.eye(n, dtype=bool)
+    train = np.stack([kernel[np.ix_(k, k)] for k in keep])  # (N, N-1, N-1)
+    regularised = train[None] + lambdas[:, None, None, None] * np.eye(n - 1)
+    weights = np.linalg.inv(regularised) @ np.stack([potentials[k] for k in keep])
+    rows = np.stack([kernel[i, keep[i]] for i in range(n)])  # (N, N-1)
+    predicted = np.einsum("ij,lijs->lis", rows, weights)
+    return np.linalg.norm(predicted - potentials[None], axis=-1).sum(axis=-1)
 
 
 def kcsd_column(
@@ -133,15 +188,25 @@ def kcsd_column(
     csd : ndarray, shape (n_estimates, n_samples)
         CSD at ``linspace(0, thickness, n_estimates)``.
     lam, r : float
-        The cross-validated regularisation and basis width.
+        The cross-validated regularisation and basis width (mm).
     """
-    electrodes = np.linspace(0.0, thickness, potentials.shape[0])
-    estimates = np.linspace(0.0, thickness, settings.n_estimates)
-    scores = []
-    for r in settings.rs:
-        kernel, _ = _kernels(electrodes, electrodes, r, settings)
-        scores += [(_cv_error(kernel, potentials, lam), lam, r) for lam in settings.lambdas]
-    _, lam, r = min(scores, key=lambda score: score[0])
-    kernel, cross = _kernels(electrodes, estimates, r, settings)
-    weights = _solve(kernel + lam * np.eye(kernel.shape[0]), potentials)
-    return cross @ weights, float(lam), float(r)
+    n_electrodes = potentials.shape[0]
+    n_estimates = settings.n_estimates or elephant_grid_size(thickness)
+    lambdas = np.asarray(settings.lambdas, dtype=np.float64)
+    errors = np.stack(
+        [
+            _cv_errors(
+                _basis(thickness, n_electrodes, n_estimates, r, settings)[1], potentials, lambdas
+            )
+            for r in settings.rs
+        ]
+    )
+    best_r, best_lambda = np.unravel_index(np.argmin(errors), errors.shape)
+    r, lam = settings.rs[best_r], float(lambdas[best_lambda])
+    basis_potentials, kernel = _basis(thickness, n_electrodes, n_estimates, r, settings)
+    to_estimates = np.abs(
+        _sources(thickness, settings)[:, None] - np.linspace(0.0, thickness, n_estimates)
+    )
+    cross = _gaussian(to_estimates, r).T @ basis_potentials / settings.n_sources
+    weights = np.linalg.inv(kernel + lam * np.eye(n_electrodes)) @ potentials
+    return cross @ weights, lam, float(r)

@@ -1,6 +1,7 @@
 """Forward models: sensor arrays, head/MRI transforms, spherical gain matrices, lead fields.
 
-- :mod:`~laminarray.forward.transforms`: :func:`coregister`, :func:`apply_transform`.
+- :mod:`~laminarray.forward.transforms`: :func:`coregister` (rigid, or with a uniform
+  scale for template anatomy), :func:`apply_transform`.
 - :mod:`~laminarray.forward.sensors`: the sensor schema (:func:`sensors_from_coils`:
   coil integration points and a channels x points weight matrix), :func:`make_sensors`,
   :func:`helmet_array`, :func:`opm_array`, fiducials, SSP projectors (:func:`apply_ssp`).
@@ -34,7 +35,13 @@ from .sensors import (
     ssp_operator,
 )
 from .sphere import fit_sphere, sphere_gain
-from .transforms import apply_transform, coregister, invert_transform, rigid_transform
+from .transforms import (
+    apply_transform,
+    coregister,
+    invert_transform,
+    rigid_transform,
+    transform_scale,
+)
 
 __all__ = [
     "HeadshapeFit",
@@ -61,4 +68,5 @@ __all__ = [
     "sensors_from_mne",
     "sphere_gain",
     "ssp_operator",
+    "transform_scale",
 ]

@@ -9,22 +9,9 @@ layout) or an SPM ``SPMgainmatrix_*.mat`` file. Every mode returns a gain
 (``units``, ``orientation``, ``sensor_kind``, ``forward_model``) and, when
 known, the source positions as coords ``source_x/y/z (layer, vertex)`` (mm).
 
-``.npz`` layout (one array per key; only ``leadfield`` is required):
-
-==========================  ============================================================
-key                         content
-==========================  ============================================================
-``leadfield``               ``(n_channels, n_sources[, 3])`` layer-major sources, or
-                            ``(n_channels, n_layers, n_vertices[, 3])``
-``channels``/``ch_names``   channel labels
-``layers``                  layer names (else ``n_layers``, default 1)
-``positions``               ``(n_sources, 3)`` source positions in mm
-``vertices``, ``hemi``      vertex indices and hemispheres (one per vertex)
-``depth``                   relative depth per layer (0 = pial, 1 = white)
-``units``                   gain units (default ``"fT/nAm"``)
-``orientation_type``        ``"fixed"`` or ``"free"`` (informative)
-``sensor_kind``             e.g. ``"magnetometer"`` (informative)
-==========================  ============================================================
+``.npz`` files are CaliBrain's lead-field layout (``<subject>_<fixed|free>_
+leadfield.npz``), read and written by :mod:`laminarray.io.calibrain`
+(:func:`save_leadfield_npz` is :func:`~laminarray.io.calibrain.write_calibrain_leadfield`).
 """
 
 from __future__ import annotations
@@ -36,9 +23,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .._validation import LaminarrayError, check_option, describe
+from .._validation import LaminarrayError, check_option
+from ..io.calibrain import read_calibrain_leadfield
+from ..io.calibrain import write_calibrain_leadfield as save_leadfield_npz
 from ..schema import gain_dataarray, validate_gain
-from ..schema._vocabulary import as_str
 from .sphere import sphere_gain
 
 __all__ = ["leadfield", "save_leadfield_npz"]
@@ -73,8 +61,10 @@ def leadfield(
         - ``"compute"``: :func:`~laminarray.forward.sphere_gain` of ``mesh``
           and ``sensors`` (lazy, chunked over vertices).
         - ``"load"``: from ``path``: a study archive directory (the gain of
-          ``group``, default the only ``.../forward`` group), a ``.npz`` file
-          (module docstring) or SPM's ``SPMgainmatrix_*.mat`` (``n_layers``
+          ``group``, default the only ``.../forward`` group), a CaliBrain
+          ``.npz`` file (one layer unless the file names its layers; use
+          :func:`~laminarray.io.calibrain.read_calibrain_leadfield` with
+          ``n_layers=`` to split one) or SPM's ``SPMgainmatrix_*.mat`` (``n_layers``
           layers, read with :mod:`laminarray.io`).
     mesh, sensors : xarray.Dataset, optional
         Mesh and sensor array (``compute``; shape and labels for ``random``).
@@ -116,46 +106,6 @@ def leadfield(
     return _load(Path(path), n_layers, group)
 
 
-def save_leadfield_npz(gain: xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write a gain to a ``.npz`` file readable by ``leadfield("load", path=...)``.
-
-    Parameters
-    ----------
-    gain : xarray.DataArray
-        ``(channel, layer, vertex[, xyz])``.
-    path : path-like
-        Output file (``.npz``).
-
-    Returns
-    -------
-    Path
-    """
-    gain = validate_gain(gain)
-    n_ch, n_l, n_v = (gain.sizes[d] for d in ("channel", "layer", "vertex"))
-    values = np.asarray(gain.values).reshape((n_ch, n_l * n_v, *gain.shape[3:]))
-    extra = {}
-    if "hemi" in gain.coords:
-        extra["hemi"] = as_str(gain["hemi"].values)
-    if all(f"source_{a}" in gain.coords for a in "xyz"):
-        extra["positions"] = np.stack(
-            [gain[f"source_{a}"].values.reshape(-1) for a in "xyz"], axis=-1
-        )
-    path = Path(path)
-    np.savez(
-        path,
-        leadfield=values,
-        channels=as_str(gain["channel"].values),
-        layers=as_str(gain["layer"].values),
-        depth=gain["depth"].values,
-        vertices=gain["vertex"].values,
-        units=np.array(gain.attrs["units"]),
-        orientation_type=np.array("free" if "xyz" in gain.dims else "fixed"),
-        sensor_kind=np.array(str(gain.attrs.get("sensor_kind", "unknown"))),
-        **extra,
-    )
-    return path
-
-
 def _random(
     mesh: xr.Dataset | None,
     sensors: xr.Dataset | None,
@@ -192,7 +142,7 @@ def _load(path: Path, n_layers: int, group: str | None) -> xr.DataArray:
     if path.is_dir():
         return _load_archive(path, group)
     if path.suffix == ".npz":
-        return _load_npz(path)
+        return read_calibrain_leadfield(path)
     if path.suffix == ".mat":
         from ..io.spm_gain import read_spm_gain
 
@@ -224,60 +174,3 @@ def _load_archive(path: Path, group: str | None) -> xr.DataTree:
             f"archive group {group!r} holds no `gain` variable; found {list(node.data_vars)}"
         )
     return validate_gain(node.to_dataset()["gain"])
-
-
-def _load_npz(path: Path) -> xr.DataArray:
-    with np.load(path, allow_pickle=False) as npz:
-        content = {key: npz[key] for key in npz.files}
-    if "leadfield" not in content:
-        raise LaminarrayError(
-            f"{str(path)!r} has no `leadfield` array; found keys {sorted(content)}"
-        )
-    values = content["leadfield"]
-    labels = content.get("channels", content.get("ch_names"))
-    if labels is None:
-        labels = [f"MEG{i + 1:03d}" for i in range(values.shape[0])]
-    layers = content.get("layers")
-    n_layers = len(layers) if layers is not None else int(content.get("n_layers", 1))
-    orientation = str(
-        content.get("orientation_type", "free" if values.shape[-1] == 3 else "fixed")
-    )
-    free = orientation == "free"
-    if values.ndim == 2 + free:
-        if values.shape[1] % n_layers:
-            raise LaminarrayError(
-                f"{str(path)!r}: `leadfield` has {values.shape[1]} sources, not a multiple of "
-                f"{n_layers} layers"
-            )
-        values = values.reshape((values.shape[0], n_layers, -1, *values.shape[2:]))
-    elif values.ndim != 3 + free:
-        raise LaminarrayError(
-            f"{str(path)!r}: `leadfield` must be (n_channels, n_sources[, 3]) or "
-            f"(n_channels, n_layers, n_vertices[, 3]); got {describe(values)}"
-        )
-    gain = gain_dataarray(
-        values,
-        labels,
-        layers=None if layers is None else [str(x) for x in layers],
-        vertices=content.get("vertices"),
-        depth=content.get("depth"),
-        hemi=content.get("hemi"),
-        units=str(content.get("units", "fT/nAm")),
-        attrs={
-            "forward_model": "loaded",
-            "source_file": str(path),
-            "orientation": orientation,
-            "sensor_kind": str(content.get("sensor_kind", "unknown")),
-        },
-    )
-    if "positions" in content:
-        pos = np.asarray(content["positions"], dtype=np.float64).reshape(
-            gain.sizes["layer"], gain.sizes["vertex"], 3
-        )
-        gain = gain.assign_coords(
-            {
-                f"source_{a}": (("layer", "vertex"), pos[..., i], {"units": "mm"})
-                for i, a in enumerate("xyz")
-            }
-        )
-    return gain

@@ -16,6 +16,8 @@ from ..schema import check_consistent, validate_gain, validate_mesh, validate_se
 from ..schema._vocabulary import as_str, split_units
 from ..schema.validators import select_mesh_layers
 from .modes import window_samples
+from .rank import DataRank, data_rank
+from .sensor_space import channel_modality
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class Problem:
     gain_template : xarray.DataArray
         The (selected) gain, for the layer/vertex coordinates of results.
     sensor_units, source_units : str
+    modality : ndarray of str, shape (n_channels,)
+        SPM modality of each channel (``MEG``, ``MEGPLANAR``, ``EEG``).
+    rank : DataRank or None
+        Rank of the data (None when not analysed, ``rank="full"``).
     """
 
     data: Any
@@ -47,6 +53,8 @@ class Problem:
     gain_template: xr.DataArray
     sensor_units: str
     source_units: str
+    modality: np.ndarray
+    rank: DataRank | None
 
     @property
     def n_layers(self) -> int:
@@ -66,8 +74,19 @@ def prepare(
     smoothing: Any,
     patch_size: float,
     layer: str | None,
+    *,
+    rank: str | int = "auto",
+    rank_of: Problem | None = None,
 ) -> Problem:
     """Validate and align the inputs of an inversion.
+
+    Parameters
+    ----------
+    rank : "auto", "full" or int
+        How the data rank is found (:func:`.rank.data_rank`).
+    rank_of : Problem, optional
+        A problem on the same sensor data whose rank analysis is reused
+        (another layer of the same comparison).
 
     Raises
     ------
@@ -121,6 +140,12 @@ def prepare(
     )
     times = np.asarray(sensor["time"].values, dtype=np.float64)
     _, source_units = split_units(gain.attrs["units"])
+    types = sensor["ch_type"].values if "ch_type" in sensor.coords else ["MEG"] * channels.size
+    modality = channel_modality(types)
+    if rank_of is not None:
+        found = rank_of.rank
+    else:
+        found = data_rank(data.data, modality, rank=rank, attrs=sensor.attrs)
     return Problem(
         data=data.data,
         gain=flat,
@@ -131,6 +156,8 @@ def prepare(
         gain_template=gain,
         sensor_units=str(sensor["data"].attrs["units"]),
         source_units=source_units,
+        modality=modality,
+        rank=found,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,12 +75,38 @@ class Stopwatch:
         self._last = now
 
 
-def noise_components(modes: np.ndarray, reduced: Reduced) -> tuple[np.ndarray, np.ndarray]:
-    """Sensor-noise component ``Qe = A·Aᵀ/tr`` and the floor ``Q0`` (spec §1.7)."""
-    qe = modes @ modes.T
-    qe /= np.trace(qe)
+def noise_components(
+    modes: np.ndarray, reduced: Reduced, noise: Sequence[np.ndarray] | None = None
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Sensor-noise components, their pooled ``Qe`` and the floor ``Q0`` (spec §1.7).
+
+    Parameters
+    ----------
+    modes : ndarray, shape (n_modes, n_channels)
+        Spatial projector (orthonormal rows) when ``noise`` is None.
+    noise : sequence of ndarray, shape (n_modes, n_modes), optional
+        One component per modality (multimodal fusion); default the single
+        ``Qe = A·Aᵀ/tr``.
+
+    Returns
+    -------
+    components : list of ndarray
+        ``[Qe]``, or the per-modality components.
+    qe : ndarray
+        Pooled component (trace 1).
+    q0 : ndarray
+        Noise floor ``e⁻⁵·tr(ΣỸỸᵀ)·Qe/N``.
+    """
+    if noise is None:
+        qe = modes @ modes.T
+        qe /= np.trace(qe)
+        components = [qe]
+    else:
+        components = list(noise)
+        qe = np.sum(components, axis=0)
+        qe = qe / np.trace(qe)
     q0 = NOISE_FLOOR * np.trace(reduced.yy) * qe / reduced.n_samples
-    return qe, q0
+    return components, qe, q0
 
 
 def _cov_inverse(reml: RemlResult) -> np.ndarray:
@@ -91,19 +118,32 @@ def _is_identity(modes: np.ndarray) -> bool:
     return modes.shape[0] == modes.shape[1] and np.array_equal(modes, np.eye(modes.shape[0]))
 
 
-def fit_ebb(lead: np.ndarray, smoothing: sp.csc_array, modes: np.ndarray, reduced: Reduced) -> Fit:
-    """Empirical Bayesian beamformer with SPM's two-stage ReML (spec §2.2, §3.4, §4)."""
+def fit_ebb(
+    lead: np.ndarray,
+    smoothing: sp.csc_array,
+    modes: np.ndarray,
+    reduced: Reduced,
+    noise: Sequence[np.ndarray] | None = None,
+) -> Fit:
+    """Empirical Bayesian beamformer with SPM's two-stage ReML (spec §2.2, §3.4, §4).
+
+    ``modes`` maps channels to the reduced space (the projector is ``M·modes``);
+    ``noise`` gives one sensor-noise component per modality (the second ReML
+    stage then refits them, as SPM's multimodal inversion) instead of the
+    single ``A·Aᵀ`` of the classic one.
+    """
     watch = Stopwatch()
     power = ebb_prior(lead, smoothing, reduced.yy)
-    qe, q0 = noise_components(modes, reduced)
+    components, _, q0 = noise_components(modes, reduced, noise)
     nn = reduced.n_samples
     sensor_prior = weighted_gram(lead, power)
     watch.lap("priors")
     with single_blas_thread():
-        stage1 = reml_sc(reduced.yy, [qe, sensor_prior], nn, q0)
-        stage2 = reml_sc(reduced.yy, [q0, stage1.hyper[1] * sensor_prior], nn, q0)
+        stage1 = reml_sc(reduced.yy, [*components, sensor_prior], nn, q0)
+        second = [q0] if noise is None else components
+        stage2 = reml_sc(reduced.yy, [*second, stage1.hyper[-1] * sensor_prior], nn, q0)
     watch.lap("reml")
-    prior_var = stage2.hyper[1] * stage1.hyper[1] * power
+    prior_var = stage2.hyper[-1] * stage1.hyper[-1] * power
     kernel = lead.T @ _cov_inverse(stage2)
     variance = prior_var - prior_var**2 * np.einsum("ij,ji->i", kernel, lead)
     projector = kernel if _is_identity(modes) else kernel @ modes
@@ -163,17 +203,24 @@ def greedy_search(
     return best
 
 
-def ard_weights(yy: np.ndarray, patterns: np.ndarray, noise: np.ndarray, nn: int) -> np.ndarray:
+def ard_weights(
+    yy: np.ndarray, patterns: np.ndarray, noise: Sequence[np.ndarray], nn: int
+) -> np.ndarray:
     """ARD patch weights, zero below ``max/128`` (spec §3.5, ``spm_sp_reml``).
+
+    Parameters
+    ----------
+    noise : sequence of ndarray, shape (n_modes, n_modes)
+        Sensor-noise components (one, or one per modality).
 
     Returns
     -------
     ndarray, shape (n_patches,)
     """
-    noise_basis, noise_w = spm_svd(noise)
-    bases = [noise_basis] + [patterns[:, [c]] for c in range(patterns.shape[1])]
-    weights = [noise_w] + [np.ones(1)] * patterns.shape[1]
-    hp = sparse_reml(yy, bases, weights, nn)[1:]
+    noise_bases = [spm_svd(q) for q in noise]
+    bases = [b for b, _ in noise_bases] + [patterns[:, [c]] for c in range(patterns.shape[1])]
+    weights = [w for _, w in noise_bases] + [np.ones(1)] * patterns.shape[1]
+    hp = sparse_reml(yy, bases, weights, nn)[len(noise_bases) :]
     return np.where(hp > hp.max() * ARD_KEEP, hp, 0.0)
 
 
@@ -183,6 +230,7 @@ def fit_msp(
     modes: np.ndarray,
     reduced: Reduced,
     patches: np.ndarray,
+    noise: Sequence[np.ndarray] | None = None,
 ) -> Fit:
     """Multiple sparse priors: greedy search, ARD and a final ReML (spec §3.5, §4).
 
@@ -190,23 +238,27 @@ def fit_msp(
     ----------
     patches : ndarray of int, shape (n_patches,)
         Patch centres (layer-major source indices).
+    noise : sequence of ndarray, optional
+        One sensor-noise component per modality (as :func:`fit_ebb`); the
+        greedy search uses their sum, ARD and the final ReML each of them.
     """
     watch = Stopwatch()
     basis = sp.csc_array(smoothing[:, patches])
     patterns = np.asarray(basis.T @ lead.T).T
-    qe, q0 = noise_components(modes, reduced)
+    components, qe, q0 = noise_components(modes, reduced, noise)
     nn = reduced.n_samples
     flat = reduced.y.transpose(0, 2, 1).reshape(reduced.y.shape[0], -1)
     watch.lap("priors")
     with single_blas_thread():
         gs = greedy_search(flat, patterns, qe)
         watch.lap("greedy_search")
-        ard = ard_weights(reduced.yy, patterns, qe, nn)
+        ard = ard_weights(reduced.yy, patterns, components, nn)
         watch.lap("ard")
-        comps = [q0, weighted_gram(patterns, gs), weighted_gram(patterns, ard)]
+        first = [q0] if noise is None else components
+        comps = [*first, weighted_gram(patterns, gs), weighted_gram(patterns, ard)]
         final = reml_sc(reduced.yy, comps, nn, q0)
     watch.lap("reml")
-    patch_var = final.hyper[1] * gs + final.hyper[2] * ard
+    patch_var = final.hyper[-2] * gs + final.hyper[-1] * ard
     cov_inv = _cov_inverse(final)
     scaled = patterns * patch_var
     projector = np.asarray(basis @ (scaled.T @ cov_inv @ modes))

@@ -16,8 +16,9 @@ import xarray as xr
 from .._validation import LaminarrayError
 from ._inputs import Problem, woi_samples
 from ._kernels import Fit, Stopwatch, fit_ebb, fit_msp
-from .modes import Reduced, hanning, project, reduce_window, spatial_modes
+from .modes import Reduced, hanning, project, reduce_window
 from .priors import evenly_spaced_patches
+from .sensor_space import SensorSpace, sensor_space
 from .settings import InversionSettings
 
 COMPONENTS = {"EBB": ["noise", "prior"], "MSP": ["noise", "greedy_search", "ard"]}
@@ -30,9 +31,14 @@ class RunResult:
     Attributes
     ----------
     fit : Fit
-        The inversion of the last fold (as SPM reports).
+        The inversion of the last fold (as SPM reports), projector and
+        variances in source units.
     modes : ndarray, shape (n_modes, n_train)
         Spatial projector of the last fold.
+    space : SensorSpace
+        Sensor space of the last fold.
+    data_scale : ndarray, shape (n_modalities,)
+        Each modality's data scale in the last fold (ones for one modality).
     train : ndarray of int
         Training-channel positions of the last fold.
     fold_free_energy : ndarray, shape (n_folds,)
@@ -44,6 +50,8 @@ class RunResult:
 
     fit: Fit
     modes: np.ndarray
+    space: SensorSpace
+    data_scale: np.ndarray
     train: np.ndarray
     fold_free_energy: np.ndarray
     channel_error: np.ndarray
@@ -99,8 +107,9 @@ def run(
     Parameters
     ----------
     reduced : Reduced, optional
-        Data already reduced with ``A = I`` (shared between forward models
-        when ``n_spatial_modes="all"``); used when there is no
+        Data already reduced with this problem's data modes (shared between
+        forward models when ``n_spatial_modes="all"``, where the modes and
+        scales of the data depend on the data only); used when there is no
         cross-validation.
     """
     samples = woi_samples(settings.woi, problem.times, problem.sfreq)
@@ -114,11 +123,20 @@ def run(
         watch = Stopwatch()
         gain = problem.gain[train] if test.size else problem.gain
         data = problem.data if test.size == 0 else problem.data[train]
-        a = spatial_modes(gain, settings.n_spatial_modes)
+        space = sensor_space(
+            gain,
+            problem.modality[train],
+            settings.n_spatial_modes,
+            problem.rank,
+            train if test.size else None,
+        )
+        scale = space.data_scale(
+            data, samples, problem.times, foi=settings.foi, hann=settings.hann
+        )
         if reduced is None or test.size:
             reduced = reduce_window(
                 data,
-                a,
+                space.data_modes(scale),
                 samples,
                 problem.times,
                 foi=settings.foi,
@@ -126,21 +144,57 @@ def run(
                 hann=settings.hann,
             )
         watch.lap("modes")
-        fit = fit_window(lead_field(a, gain), problem, a, reduced, settings.method, patches)
+        fit = fit_space(space, scale, gain, problem, reduced, settings.method, patches)
         for stage, seconds in {**watch.times, **fit.timings}.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
         free.append(fit.free_energy)
         if test.size:
-            errors.append(_channel_error(problem, fit, train, test, settings.hann))
+            factor = space.channel_factor(scale, problem.modality)
+            errors.append(_channel_error(problem, fit, train, test, settings.hann, factor))
     return RunResult(
         fit=fit,
-        modes=a,
+        modes=space.modes,
+        space=space,
+        data_scale=scale,
         train=train,
         fold_free_energy=np.asarray(free),
         channel_error=np.asarray(errors, dtype=np.float64).reshape(len(errors), -1)
         if errors
         else np.zeros((0, 0)),
         timings=timings,
+    )
+
+
+def fit_space(
+    space: SensorSpace,
+    scale: np.ndarray,
+    gain: np.ndarray,
+    problem: Problem,
+    reduced: Reduced,
+    method: str,
+    patches: np.ndarray | None,
+) -> Fit:
+    """Fit one window in ``space`` and express the projector in source units.
+
+    Parameters
+    ----------
+    scale : ndarray, shape (n_modalities,)
+        The window's data scale per modality (:meth:`SensorSpace.data_scale`).
+    gain : ndarray, shape (n_channels, n_sources)
+        The gain rows of the space's channels.
+    """
+    lead = lead_field(space.lead_modes(), gain)
+    fit = fit_window(
+        lead, problem, space.data_modes(scale), reduced, method, patches, noise=space.noise
+    )
+    factor = space.source_scale(scale)
+    if factor == 1.0:
+        return fit
+    return replace(
+        fit,
+        projector=fit.projector * factor,
+        variance=fit.variance * factor**2,
+        prior_variance=fit.prior_variance * factor**2,
     )
 
 
@@ -158,11 +212,13 @@ def fit_window(
     reduced: Reduced,
     method: str,
     patches: np.ndarray | None,
+    *,
+    noise: list[np.ndarray] | None = None,
 ) -> Fit:
     """Dispatch one window's fit to the EBB or MSP kernel."""
     if method == "EBB":
-        return fit_ebb(lead, problem.smoothing, modes, reduced)
-    return fit_msp(lead, problem.smoothing, modes, reduced, patches)
+        return fit_ebb(lead, problem.smoothing, modes, reduced, noise)
+    return fit_msp(lead, problem.smoothing, modes, reduced, patches, noise)
 
 
 def _patches(problem: Problem, settings: InversionSettings) -> np.ndarray | None:
@@ -174,15 +230,27 @@ def _patches(problem: Problem, settings: InversionSettings) -> np.ndarray | None
 
 
 def _channel_error(
-    problem: Problem, fit: Fit, train: np.ndarray, test: np.ndarray, hann: bool
+    problem: Problem,
+    fit: Fit,
+    train: np.ndarray,
+    test: np.ndarray,
+    hann: bool,
+    factor: np.ndarray,
 ) -> np.ndarray:
-    """Per held-out channel RMS prediction error in temporal-mode space (spec §5.4)."""
+    """Per held-out channel RMS prediction error in temporal-mode space (spec §5.4).
+
+    ``factor`` (per channel) converts the gain's prediction to the data's
+    scale (ones for one modality).
+    """
     samples, temporal = fit.reduced.samples, fit.reduced.temporal
     taper = hanning(samples.size) if hann else np.ones(samples.size)
     window = problem.data[:, samples[0] : samples[-1] + 1, :]
     coeffs = project(window, None, taper[:, None] * temporal)
     predicted = np.einsum(
-        "tc,crk->trk", problem.gain[test] @ fit.projector, coeffs[train], optimize=True
+        "tc,crk->trk",
+        (factor[test, None] * problem.gain[test]) @ fit.projector,
+        coeffs[train],
+        optimize=True,
     )
     rms = np.sqrt(np.mean((predicted - coeffs[test]) ** 2, axis=1))
     return rms.mean(axis=1)
@@ -267,14 +335,36 @@ def to_dataset(problem: Problem, settings: InversionSettings, result: RunResult)
         **source_coords,
         "channel": problem.channels,
         "time": ("time", times, {"units": "s", "long_name": "time"}),
-        "component": COMPONENTS[settings.method],
+        "component": _components(settings.method, result.space),
     }
     attrs = {
         **settings.to_dict(),
         "temporal_variance_explained": fit.reduced.explained,
         "n_trials": int(fit.reduced.y.shape[2]),
+        **space_attrs(problem, result.space, result.data_scale),
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _components(method: str, space: SensorSpace) -> list[str]:
+    """Names of the ReML components (one noise component per fused modality)."""
+    names = COMPONENTS[method]
+    if not space.mixed:
+        return names
+    return [f"noise_{m}" for m in space.modalities] + names[1:]
+
+
+def space_attrs(problem: Problem, space: SensorSpace, data_scale: np.ndarray) -> dict[str, Any]:
+    """What the inversion's attrs record about the data rank and the fused modalities."""
+    out: dict[str, Any] = {"modalities": list(space.modalities)}
+    if problem.rank is not None:
+        out["data_rank"] = int(problem.rank.rank)
+        out["data_rank_source"] = problem.rank.source
+    if space.mixed:
+        out["modality_data_scale"] = [float(x) for x in data_scale]
+        out["modality_gain_scale"] = [float(x) for x in space.gain_scale]
+        out["source_scale"] = space.source_scale(data_scale)
+    return out
 
 
 def invert(
@@ -288,7 +378,9 @@ def invert(
     """Validate, invert and label: the body of the public inversion functions."""
     from ._inputs import flat_priors, prepare
 
-    problem = prepare(sensor, gain, mesh, smoothing, settings.patch_size, settings.layer)
+    problem = prepare(
+        sensor, gain, mesh, smoothing, settings.patch_size, settings.layer, rank=settings.rank
+    )
     if priors is not None:
         settings = replace(settings, priors=tuple(flat_priors(priors, problem.gain_template)))
     return to_dataset(problem, settings, run(problem, settings))

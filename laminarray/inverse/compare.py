@@ -18,8 +18,9 @@ import xarray as xr
 
 from .._validation import LaminarrayError, check_option, check_positive
 from ._inputs import Problem, prepare, woi_samples
-from ._run import fit_window, lead_field, run
-from .modes import reduce_window, spatial_modes, window_samples
+from ._run import fit_space, run
+from .modes import reduce_window, window_samples
+from .sensor_space import SensorSpace, sensor_space
 from .settings import InversionSettings
 
 #: Windows per parallel task of :func:`sliding_window`.
@@ -51,8 +52,9 @@ def compare_layers(
         Other settings of :func:`~laminarray.inverse.invert_ebb` /
         :func:`~laminarray.inverse.invert_msp` (``patch_size``, ``n_temp_modes``,
         ``foi``, ``woi``, ``hann``, ``n_folds``, ``ideal_pc_test``, ``priors``
-        as within-layer vertex positions, ``n_patches``). ``n_spatial_modes`` is
-        always ``"all"``.
+        as within-layer vertex positions, ``n_patches``, ``rank``).
+        ``n_spatial_modes`` is always ``"all"`` (all modes of the data's signal
+        subspace when the data are rank deficient).
 
     Returns
     -------
@@ -71,16 +73,19 @@ def compare_layers(
     if priors is not None:
         settings = replace(settings, priors=tuple(int(p) for p in priors))
     layers = [str(x) for x in gain["layer"].values] if "layer" in gain.coords else []
-    problems = [
-        prepare(sensor, gain, mesh, smoothing, settings.patch_size, name) for name in layers
-    ]
+    problems = _prepare_layers(sensor, gain, mesh, smoothing, settings, layers)
     shared = None
     if settings.ideal_pc_test == 0:
         first = problems[0]
+        samples = woi_samples(settings.woi, first.times, first.sfreq)
+        space = sensor_space(first.gain, first.modality, "all", first.rank)
+        scale = space.data_scale(
+            first.data, samples, first.times, foi=settings.foi, hann=settings.hann
+        )
         shared = reduce_window(
             first.data,
-            np.eye(first.gain.shape[0]),
-            woi_samples(settings.woi, first.times, first.sfreq),
+            space.data_modes(scale),
+            samples,
             first.times,
             foi=settings.foi,
             n_temp_modes=settings.n_temp_modes,
@@ -103,6 +108,32 @@ def compare_layers(
         coords=coords,
         attrs=settings.to_dict(),
     )
+
+
+def _prepare_layers(
+    sensor: xr.Dataset,
+    gain: xr.DataArray,
+    mesh: xr.Dataset | None,
+    smoothing: Any,
+    settings: InversionSettings,
+    layers: list[str],
+) -> list[Problem]:
+    """One problem per layer, sharing the rank analysis of the (same) sensor data."""
+    problems: list[Problem] = []
+    for name in layers:
+        problems.append(
+            prepare(
+                sensor,
+                gain,
+                mesh,
+                smoothing,
+                settings.patch_size,
+                name,
+                rank=settings.rank,
+                rank_of=problems[0] if problems else None,
+            )
+        )
+    return problems
 
 
 def _layer_scores(
@@ -168,6 +199,7 @@ def sliding_window(
     n_temp_modes: int = 1,
     foi: tuple[float, float] = (0.0, 256.0),
     hann: bool = True,
+    rank: str | int = "auto",
 ) -> xr.Dataset:
     """Per-layer free energy in sliding time windows (laMEG ``sliding_window_model_comparison``).
 
@@ -197,6 +229,8 @@ def sliding_window(
         Temporal modes per window (default 1).
     hann : bool
         Hann taper for the temporal modes (default True).
+    rank : "auto", "full" or int
+        Rank of the sensor data (see :class:`~laminarray.inverse.InversionSettings`).
 
     Returns
     -------
@@ -213,9 +247,10 @@ def sliding_window(
         foi=foi,
         hann=hann,
         priors=(int(prior),) if method == "MSP" else None,
+        rank=rank,
     )
     layers = [str(x) for x in gain["layer"].values]
-    problems = [prepare(sensor, gain, mesh, smoothing, patch_size, name) for name in layers]
+    problems = _prepare_layers(sensor, gain, mesh, smoothing, settings, layers)
     if not 0 <= int(prior) < problems[0].n_vertices:
         raise LaminarrayError(
             f"`prior` must be a vertex position 0..{problems[0].n_vertices - 1}; got {prior}"
@@ -231,10 +266,10 @@ def sliding_window(
             f"({times[0]:.6g} to {times[-1]:.6g} s)"
         )
     samples = [window_samples(tuple(1000.0 * w), times, sfreq) for w in windows]
-    modes = [spatial_modes(p.gain, n_spatial_modes) for p in problems]
+    spaces = [sensor_space(p.gain, p.modality, n_spatial_modes, p.rank) for p in problems]
     blocks = [
         dask.delayed(_window_scores)(
-            problems, modes, settings, samples[start : start + WINDOWS_PER_TASK]
+            problems, spaces, settings, samples[start : start + WINDOWS_PER_TASK]
         )
         for start in range(0, len(samples), WINDOWS_PER_TASK)
     ]
@@ -256,34 +291,39 @@ def sliding_window(
 
 def _window_scores(
     problems: list[Problem],
-    modes: list[np.ndarray],
+    spaces: list[SensorSpace],
     settings: InversionSettings,
     samples: list[np.ndarray],
 ) -> np.ndarray:
     """Free energy of every layer in a block of windows.
 
-    With identity spatial modes the reduced data are shared by every layer.
+    Layers whose data modes are equal (identity spatial modes) share the
+    reduced data.
     """
-    shared = all(a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) for a in modes)
     patches = None if settings.priors is None else np.asarray(settings.priors)
     out = np.empty((len(problems), len(samples)))
     for w, idx in enumerate(samples):
         if idx.size < 2:
             raise LaminarrayError(f"window {w} holds {idx.size} sample(s); at least 2 are needed")
-        reduced = None
-        for li, (problem, a) in enumerate(zip(problems, modes, strict=True)):
-            if reduced is None or not shared:
-                reduced = reduce_window(
-                    problem.data,
-                    a,
-                    idx,
-                    problem.times,
-                    foi=settings.foi,
-                    n_temp_modes=settings.n_temp_modes,
-                    hann=settings.hann,
+        reduced, reduced_modes = None, None
+        for li, (problem, space) in enumerate(zip(problems, spaces, strict=True)):
+            scale = space.data_scale(
+                problem.data, idx, problem.times, foi=settings.foi, hann=settings.hann
+            )
+            modes = space.data_modes(scale)
+            if reduced is None or not np.array_equal(modes, reduced_modes):
+                reduced, reduced_modes = (
+                    reduce_window(
+                        problem.data,
+                        modes,
+                        idx,
+                        problem.times,
+                        foi=settings.foi,
+                        n_temp_modes=settings.n_temp_modes,
+                        hann=settings.hann,
+                    ),
+                    modes,
                 )
-            lead = lead_field(a, problem.gain)
-            out[li, w] = fit_window(
-                lead, problem, a, reduced, settings.method, patches
-            ).free_energy
+            fit = fit_space(space, scale, problem.gain, problem, reduced, settings.method, patches)
+            out[li, w] = fit.free_energy
     return out

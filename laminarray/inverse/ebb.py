@@ -13,7 +13,10 @@ from .settings import InversionSettings
 PARAMETERS = """
     sensor : xarray.Dataset
         Sensor data ``data (channel, time, trial)`` (numpy or dask; fT). Channels
-        flagged ``bad`` are left out; every trial is used.
+        flagged ``bad`` are left out; every trial is used. Several modalities
+        (``ch_type`` ``MEG``/``MEGMAG``/``MEGGRAD``, ``MEGPLANAR``, ``EEG``) are
+        fused with SPM's per-modality scaling and noise components
+        (:mod:`laminarray.inverse.sensor_space`).
     gain : xarray.DataArray
         Fixed-orientation gain ``(channel, layer, vertex)`` (fT/nAm) containing
         every good sensor channel.
@@ -45,6 +48,13 @@ PARAMETERS = """
         Invert on this layer of ``gain`` only.
     seed : int
         Seed of the random channel split (SPM's is unseeded).
+    rank : "auto", "full" or int
+        Rank of the sensor data: ``"auto"`` (default) reads the data's ``rank``
+        attribute (MNE's SSS/projector records) or else counts the singular
+        values above 1e-6 of the largest, and restricts the spatial modes to
+        the signal subspace when there are fewer dimensions than channels
+        (attrs ``data_rank``, ``data_rank_source``); ``"full"`` skips the
+        analysis (laMEG); an int imposes the rank.
 """
 
 RETURNS = """
@@ -58,7 +68,10 @@ RETURNS = """
         cross-validation — laMEG returns a placeholder), ``spatial_modes (mode,
         channel)``, ``temporal_projector (time, temporal_mode)``,
         ``hyperparameters (component)``, ``prior_variance``/``posterior_variance
-        (layer, vertex)``; every setting in attrs. Computed eagerly (the result is
+        (layer, vertex)``; every setting in attrs, with ``modalities``,
+        ``data_rank``/``data_rank_source`` and, for fused modalities, their
+        ``modality_data_scale``, ``modality_gain_scale`` and ``source_scale``
+        (one noise component ``noise_<modality>`` each). Computed eagerly (the result is
         small compared with the data; dask sensor data are reduced chunk-wise).
 """
 
@@ -79,6 +92,7 @@ def invert_ebb(
     ideal_pc_test: float = 0.0,
     layer: str | None = None,
     seed: int = 0,
+    rank: str | int = "auto",
 ) -> xr.Dataset:
     """Empirical Bayesian beamformer inversion with SPM's free energy.
 
@@ -107,6 +121,7 @@ def invert_ebb(
         ideal_pc_test=ideal_pc_test,
         layer=layer,
         seed=seed,
+        rank=rank,
     )
     return invert(sensor, gain, mesh, smoothing, settings)
 

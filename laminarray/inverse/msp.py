@@ -30,6 +30,7 @@ def invert_msp(
     ideal_pc_test: float = 0.0,
     layer: str | None = None,
     seed: int = 0,
+    rank: str | int = "auto",
 ) -> xr.Dataset:
     """Multiple sparse priors inversion with SPM's free energy.
 
@@ -64,6 +65,7 @@ def invert_msp(
         layer=layer,
         n_patches=n_patches,
         seed=seed,
+        rank=rank,
     )
     return invert(sensor, gain, mesh, smoothing, settings, priors=priors)
 

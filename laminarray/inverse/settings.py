@@ -43,6 +43,12 @@ class InversionSettings:
         MSP: patch centres, flat layer-major source indices.
     seed : int
         Seed of the random channel split of cross-validation.
+    rank : "auto", "full" or int
+        Rank of the sensor data: ``"auto"`` takes the data's ``rank``
+        attribute (MNE's SSS/projector records) or else their
+        eigen-spectrum, and restricts the spatial modes to the signal
+        subspace when the data have fewer dimensions than channels;
+        ``"full"`` skips the analysis (laMEG's behaviour); an int imposes it.
     """
 
     method: str
@@ -58,6 +64,7 @@ class InversionSettings:
     n_patches: int | None = None
     priors: tuple[int, ...] | None = None
     seed: int = 0
+    rank: str | int = "auto"
 
     def __post_init__(self) -> None:
         check_option("method", self.method, METHODS)
@@ -69,6 +76,10 @@ class InversionSettings:
             raise LaminarrayError(
                 f"`n_spatial_modes` must be 'all', 'auto' or a positive int; got {modes!r}"
             )
+        if isinstance(self.rank, str):
+            check_option("rank", self.rank, ("auto", "full"))
+        else:
+            _check_count("rank", self.rank, minimum=1)
         _check_count("n_temp_modes", self.n_temp_modes, minimum=0)
         _check_count("n_folds", self.n_folds, minimum=1)
         if self.n_patches is not None:
@@ -107,6 +118,8 @@ class InversionSettings:
             kwargs["foi"] = tuple(kwargs["foi"])
         if kwargs.get("n_spatial_modes") not in (None, "all", "auto"):
             kwargs["n_spatial_modes"] = int(kwargs["n_spatial_modes"])
+        if kwargs.get("rank") not in (None, "auto", "full"):
+            kwargs["rank"] = int(kwargs["rank"])
         return cls(**kwargs)
 
 

@@ -1,4 +1,5 @@
-"""Interoperability I/O: SPM M/EEG datasets, SPM gain and inversion files, GIFTI, MNE, fiducials.
+"""Interoperability I/O: SPM M/EEG datasets, SPM gain and inversion files, GIFTI, MNE,
+fiducials, CaliBrain lead fields, kymata expression sets.
 
 Readers check what they read and raise one :class:`FileFormatError` (a
 :class:`~laminarray.LaminarrayError`) naming the file, field, expected and
@@ -11,9 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .calibrain import (
+    calibrain_leadfield_path,
+    read_calibrain_leadfield,
+    write_calibrain_leadfield,
+)
 from .errors import FileFormatError, InversionNotFoundError, MissingFileError
 from .fiducials import read_fiducials
 from .gifti import read_gifti_mesh, write_gifti_mesh, write_gifti_values
+from .kymata import read_nkg, write_nkg
 from .mne import forward_to_gain, from_mne, source_to_stc, to_mne_epochs, to_mne_evoked
 from .opm import read_opm_positions
 from .spm import read_spm, read_spm_sensors, write_spm
@@ -29,15 +36,18 @@ __all__ = [
     "FileFormatError",
     "InversionNotFoundError",
     "MissingFileError",
+    "calibrain_leadfield_path",
     "check_inversion_exists",
     "forward_to_gain",
     "from_mne",
     "lameg_to_archive",
     "n_inversions",
+    "read_calibrain_leadfield",
     "read_fiducials",
     "read_gifti_mesh",
     "read_lameg_dataset",
     "read_lameg_sources",
+    "read_nkg",
     "read_opm_positions",
     "read_spm",
     "read_spm_gain",
@@ -48,8 +58,10 @@ __all__ = [
     "spm_gain_path",
     "to_mne_epochs",
     "to_mne_evoked",
+    "write_calibrain_leadfield",
     "write_gifti_mesh",
     "write_gifti_values",
+    "write_nkg",
     "write_spm",
     "write_spm_gain",
 ]

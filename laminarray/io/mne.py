@@ -102,7 +102,9 @@ def from_mne(
         frame) when digitised; ``ssp_vector (ssp, channel)`` with
         ``ssp_active``; ``mne_info`` (MNE's info as FIF bytes); attrs
         ``sfreq``, ``coord_frame`` (``"head"``), ``compensation_grade``,
-        ``nave`` (Evoked).
+        ``nave`` (Evoked), ``rank`` (MNE's rank from the measurement info:
+        SSS records and applied projectors, ``{kind: rank}``; the inversions
+        restrict their spatial modes to it).
 
     Raises
     ------
@@ -163,6 +165,7 @@ def from_mne(
             "sfreq": float(info["sfreq"]),
             "coord_frame": "head" if head is not None else "device",
             "compensation_grade": grade,
+            **_info_rank(inst, mne),
             **attrs,
         },
     )
@@ -170,6 +173,12 @@ def from_mne(
     if onsets is not None:
         ds = ds.assign_coords(trial_onset=("trial", onsets, {"units": "s"}))
     return ds.assign(_geometry(info, mne)).assign_coords(xyz=list(XYZ))
+
+
+def _info_rank(inst: Any, mne: Any) -> dict[str, Any]:
+    """``{"rank": {kind: rank}}`` from the SSS records and the projectors applied to the data."""
+    rank = mne.compute_rank(inst, rank="info", proj=bool(inst.proj), verbose="error")
+    return {"rank": {str(kind): int(value) for kind, value in rank.items()}} if rank else {}
 
 
 def _geometry(info: Any, mne: Any) -> dict[str, Any]:

@@ -265,7 +265,7 @@ def roi_power(
     check_option("map_change", map_change, CHANGES)
     if not 0 <= float(perc_thresh) <= 100:
         raise LaminarrayError(f"`perc_thresh` must be in [0, 100], got {perc_thresh!r}")
-    projector, _ = _projector_and_temporal(inverse)
+    projector, _ = _projector_and_temporal(inverse, layers)
     names = _layer_names(projector, layers)
     if len(names) < 2:
         raise LaminarrayError(f"`layers` must name at least two layers to compare, got {names}")

@@ -194,34 +194,56 @@ def _zscore(values: np.ndarray, name: str) -> np.ndarray:
     return (values - values.mean()) / std
 
 
+#: The four predictors of :func:`anatomical_score`: (name, z-scored sign, long name, units).
+_PREDICTORS = (
+    ("thickness", 1.0, "cortical thickness", "mm"),
+    ("lead_field_rms_diff", 1.0, "lead-field RMS difference (white - pial)", None),
+    ("radiality", 1.0, "radiality to the scalp (|cos|)", "1"),
+    ("distance_to_scalp", -1.0, "distance to the scalp", "mm"),
+)
+
+
 def anatomical_score(
     mesh: xr.Dataset, scalp: Any, lead_field_rms_diff: Any, *, layer: str = "pial"
-) -> xr.DataArray:
-    """Anatomical predictor of laminar discriminability per column (laMEG tutorial).
+) -> xr.Dataset:
+    """Anatomical predictor of laminar discriminability per column, as laMEG's tutorial.
 
-    ``score = z(thickness) + z(lead-field RMS difference) + z(radiality) +
-    z(1 / distance to scalp)``, each term z-scored over columns (population
-    standard deviation). High scores mark thick, radial, superficial columns
-    whose deep and superficial lead fields differ most.
+    ``anatomical_score = z(thickness) + z(lead-field RMS difference) +
+    z(radiality) + z(-distance to scalp)``, each term a population z-score
+    over columns (``scipy.stats.zscore``'s default, ``ddof=0``) — laMEG's
+    tutorial "Anatomical predictors of laminar inference accuracy" exactly
+    (its ``z_inv_dist`` is ``zscore(-distances)``, not a z-score of
+    ``1/distance``). High scores mark thick, radial, superficial columns whose
+    deep and superficial lead fields differ most; within an ROI the column of
+    highest score is laMEG's suggested prior location.
 
     Parameters
     ----------
     mesh : xarray.Dataset
-        Mesh dataset with ``orientation``.
+        Mesh dataset with ``orientation`` (laMEG uses link vectors).
     scalp : xarray.Dataset or (vertices, faces)
         As in :func:`distance_to_scalp`.
     lead_field_rms_diff : array or xarray.DataArray, shape (n_vertices,)
         RMS over channels of the white-minus-pial lead-field difference per
-        column (laMEG's ``get_lead_field_rms_diff``; computed from the gain
-        matrix by the forward-model code). A DataArray must have dim ``vertex``.
+        column (laMEG's ``get_lead_field_rms_diff``;
+        :func:`laminarray.forward.lead_field_rms_diff`). A DataArray must have
+        dim ``vertex``.
     layer : str
-        Layer for distance and radiality (default ``"pial"``).
+        Layer for distance and radiality (default ``"pial"``, as laMEG).
 
     Returns
     -------
-    xarray.DataArray, dims ``(vertex,)``, unitless
-        The summed z-scores; the four terms are in the ``terms`` attrs order
-        ``["thickness", "lead_field_rms_diff", "radiality", "inverse_distance"]``.
+    xarray.Dataset, dims ``(vertex,)``
+        ``anatomical_score`` (the sum, unitless); the four predictors
+        ``thickness`` (mm), ``lead_field_rms_diff``, ``radiality`` (1),
+        ``distance_to_scalp`` (mm); and their z-scored terms ``z_thickness``,
+        ``z_lead_field_rms_diff``, ``z_radiality``, ``z_distance_to_scalp``
+        (the last of ``-distance``), which sum to the score.
+
+    Examples
+    --------
+    >>> result = surf.anatomical_score(mesh, scalp, forward.lead_field_rms_diff(gain))
+    >>> prior = int(result["anatomical_score"].sel(vertex=roi).idxmax("vertex"))
     """
     mesh = validate_mesh(mesh)
     n_vertices = mesh.sizes["vertex"]
@@ -237,23 +259,24 @@ def anatomical_score(
             f"`lead_field_rms_diff` must have shape ({n_vertices},) (one value per column), "
             f"got {lf.shape}"
         )
-    dist = distance_to_scalp(mesh, scalp, layer=layer).values
-    if np.any(dist <= 0):
-        raise LaminarrayError("some sources lie on the scalp (distance 0): check the scalp mesh")
-    terms = [
-        _zscore(thickness(mesh).values, "thickness"),
-        _zscore(lf, "lead_field_rms_diff"),
-        _zscore(radiality_to_scalp(mesh, scalp, layer=layer).values, "radiality"),
-        _zscore(1.0 / dist, "inverse distance to scalp"),
-    ]
-    return xr.DataArray(
-        np.sum(terms, axis=0),
-        dims=("vertex",),
-        coords=_vertex_coords(mesh),
-        name="anatomical_score",
-        attrs={
-            "units": "1",
-            "long_name": "anatomical score (sum of z-scores)",
-            "terms": ["thickness", "lead_field_rms_diff", "radiality", "inverse_distance"],
-        },
+    values = {
+        "thickness": thickness(mesh).values,
+        "lead_field_rms_diff": lf,
+        "radiality": radiality_to_scalp(mesh, scalp, layer=layer).values,
+        "distance_to_scalp": distance_to_scalp(mesh, scalp, layer=layer).values,
+    }
+    coords = _vertex_coords(mesh)
+    variables = {}
+    for name, sign, long_name, units in _PREDICTORS:
+        attrs = {"long_name": long_name} | ({"units": units} if units else {})
+        variables[name] = xr.DataArray(values[name], dims=("vertex",), attrs=attrs)
+        variables[f"z_{name}"] = xr.DataArray(
+            _zscore(sign * values[name], name),
+            dims=("vertex",),
+            attrs={"units": "1", "long_name": f"z-score of {'-' if sign < 0 else ''}{name}"},
+        )
+    score = sum(variables[f"z_{name}"] for name, *_ in _PREDICTORS)
+    variables["anatomical_score"] = score.assign_attrs(
+        units="1", long_name="anatomical score (sum of the four z-scores)"
     )
+    return xr.Dataset(variables, coords=coords)

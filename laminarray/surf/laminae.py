@@ -172,7 +172,7 @@ def bigbrain_boundaries(
     fsaverage_vertex : xarray.DataArray or array of int, shape (n_vertices,)
         For each mesh column, the corresponding fsaverage vertex of its
         hemisphere: the output of :func:`laminarray.surf.native_to_fsaverage`
-        (nearest vertex on the registered spheres, lameg.md §4.10), or plain
+        (laMEG's mapping through the registered spheres, lameg.md §4.10), or plain
         indices together with the mesh's ``hemi`` coordinate. Indices into a
         coarser fsaverage (``fsaverage_sphere="fsaverage5"``: < 10242) index
         the 164k maps directly, since icosahedral vertices nest.
@@ -187,7 +187,8 @@ def bigbrain_boundaries(
     Examples
     --------
     >>> index = surf.native_to_fsaverage(mesh, {"lh": "lh.sphere.reg", "rh": "rh.sphere.reg"},
-    ...                                  "fsaverage5")
+    ...                                  "fsaverage5", native_surface={"lh": "lh.pial",
+    ...                                                                "rh": "rh.pial"})
     >>> weights = surf.laminar_weights(mesh, surf.bigbrain_boundaries(mesh, index, path=maps))
     """
     from .fsaverage import sample_fsaverage

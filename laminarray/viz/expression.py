@@ -15,11 +15,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy import special
 
-from .._validation import LaminarrayError
+from .._validation import LaminarrayError, check_option
 from ..expression.expression_set import best_transforms, validate_expression_set
 from ._common import finish
 
-__all__ = ["P_5_SIGMA", "expression_plot", "significance_threshold"]
+__all__ = ["CORRECTIONS", "P_5_SIGMA", "expression_plot", "significance_threshold"]
 
 #: One-sided tail probability of a 5-sigma normal deviate (about 2.87e-7).
 P_5_SIGMA = float(special.ndtr(-5.0))
@@ -27,14 +27,39 @@ P_5_SIGMA = float(special.ndtr(-5.0))
 _NOT_SIGNIFICANT = "0.6"
 
 
-def significance_threshold(expression_set: xr.Dataset, alpha: float = P_5_SIGMA) -> float:
-    """log10 of ``alpha`` Bonferroni-corrected for every test in the set.
+CORRECTIONS = ("bonferroni", "sidak")
 
-    The number of tests is transforms x sources x latencies.
+
+def significance_threshold(
+    expression_set: xr.Dataset, alpha: float = P_5_SIGMA, *, correction: str = "bonferroni"
+) -> float:
+    """log10 of ``alpha`` corrected for every test in the set.
+
+    The number of tests ``n`` is transforms x sources x latencies.
+
+    Parameters
+    ----------
+    expression_set : xarray.Dataset
+    alpha : float
+        Family-wise significance level (default 5 sigma one-sided, about 2.87e-7).
+    correction : {"bonferroni", "sidak"}
+        ``"bonferroni"``: ``alpha / n``. ``"sidak"``: ``1 - (1 - alpha)^(1/n)``
+        (kymata's ``expression_plot``), computed as ``-expm1(log1p(-alpha) / n)``
+        so that it stays exact for tiny ``alpha``; slightly larger (less
+        strict) than Bonferroni, by a factor of about ``1 + alpha/2``.
+
+    Returns
+    -------
+    float
+        log10 of the per-test threshold.
     """
     if not 0 < alpha < 1:
         raise LaminarrayError(f"`alpha` must be a probability in (0, 1), got {alpha}")
-    return float(np.log10(alpha) - np.log10(expression_set["log_p"].size))
+    check_option("correction", correction, CORRECTIONS)
+    n_tests = expression_set["log_p"].size
+    if correction == "sidak":
+        return float(np.log10(-np.expm1(np.log1p(-alpha) / n_tests)))
+    return float(np.log10(alpha) - np.log10(n_tests))
 
 
 def expression_plot(
@@ -50,6 +75,7 @@ def expression_plot(
     depth_panel: bool = True,
     title: str | None = None,
     fig_size: tuple[float, float] | None = None,
+    correction: str = "bonferroni",
 ) -> Figure:
     """Plot log p over latency for each source's best transform, and a depth panel.
 
@@ -57,7 +83,7 @@ def expression_plot(
     latency and log p of its best transform, coloured by transform (grey
     where not significant); left hemisphere above, right hemisphere below on
     a mirrored axis (``paired_axes``). A dotted line marks ``alpha``
-    Bonferroni-corrected for the number of tests shown (transforms x
+    corrected (``correction``) for the number of tests shown (transforms x
     sources x latencies). Bottom (source space, ``depth_panel``): one image
     per shown transform, layer (pial at the top) x latency, of the best log p
     over vertices at that layer and latency, with the threshold contoured.
@@ -93,6 +119,9 @@ def expression_plot(
     title : str, optional
     fig_size : (float, float), optional
         Inches; default (10, 7) with a depth panel, else (10, 5).
+    correction : {"bonferroni", "sidak"}
+        Multiple-comparison correction of ``alpha`` (see
+        :func:`significance_threshold`; kymata's plot uses ``"sidak"``).
 
     Returns
     -------
@@ -107,7 +136,7 @@ def expression_plot(
     names = [str(n) for n in es["transform"].values]
     shown = _shown(show_only, names)
     colors = _colors(color, shown)
-    threshold = significance_threshold(es.sel(transform=shown), alpha)
+    threshold = significance_threshold(es.sel(transform=shown), alpha, correction=correction)
     paired = paired_axes and "hemi" in es.coords
     panel = depth_panel and "layer" in es.dims
     fig, expression_axes, depth_axes = _layout(len(shown), paired, panel, fig_size)
