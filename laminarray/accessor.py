@@ -141,6 +141,7 @@ class DatasetAccessor(_LaminarAccessor):
     downsample = _delegate("surf.downsample_mesh", "mesh")
     remove_medial_wall = _delegate("surf.remove_medial_wall", "mesh")
     plot_surface = _delegate("viz.plot_surface", "mesh")
+    show_surface = _delegate("viz.show_surface", "mesh")
     plot_coregistration = _delegate("viz.plot_coregistration", "mesh")
     # sensor data
     to_spm = _delegate("io.write_spm", "sensor")
@@ -156,6 +157,7 @@ class DatasetAccessor(_LaminarAccessor):
     plot_layer_comparison = _delegate("viz.plot_layer_comparison", "result")
     plot_sliding_window = _delegate("viz.plot_sliding_window", "result")
     plot_roi_power = _delegate("viz.plot_roi_power", "result")
+    plot_csd = _delegate("viz.plot_csd", "result")  # a stored CSD result (its `csd` variable)
     best_transforms = _delegate("expression.best_transforms", "result")
     expression_plot = _delegate("viz.expression_plot", "result")
 

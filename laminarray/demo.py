@@ -185,6 +185,31 @@ def analyse(ctx: DemoContext) -> None:
     )
 
 
+def report_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """The demo's figures, by name, from the objects the steps left in ``data``.
+
+    The surface views face the strongest vertex (t-map) and the ROI (ROI
+    power); the t-maps show ``|t|`` above the two-sided p < 0.001 critical
+    value on the anatomy, with colour limits at the robust percentiles of
+    what is drawn (:func:`laminarray.viz.colors.robust_limits`).
+    """
+    from scipy import stats
+
+    from .viz import plot_csd, plot_layer_comparison, plot_roi_power, plot_surface
+
+    mesh, power = data["mesh"], data["roi_power"]
+    t_map = power["t_map"].sel(layer="pial").assign_attrs(long_name="t, pial", units="1")
+    critical = float(stats.t.isf(0.0005, int(power["df"].max())))
+    return {
+        "csd": plot_csd(data["csd"].compute()).figure,
+        "layer_comparison": plot_layer_comparison(data["layer_comparison"]).figure,
+        "t_map": plot_surface(
+            mesh, t_map, layer="pial", view=[None, "dorsal"], norm="TS", threshold=critical
+        ),
+        "roi_power": plot_roi_power(power, mesh, view=[None, "dorsal"], threshold=critical),
+    }
+
+
 def write_report(ctx: DemoContext) -> None:
     """PNG figures next to the archive: CSD, layer comparison, pial t-map, ROI power."""
     import matplotlib
@@ -192,23 +217,13 @@ def write_report(ctx: DemoContext) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .viz import plot_csd, plot_layer_comparison, plot_roi_power, plot_surface
-
-    mesh, power = ctx.data["mesh"], ctx.data["roi_power"]
-    paths = {n: ctx.out / f"{n}.png" for n in ("csd", "layer_comparison", "t_map", "roi_power")}
-    plot_csd(ctx.data["csd"]["csd"].compute(), save_to=paths["csd"])
-    plot_layer_comparison(ctx.data["layer_comparison"], save_to=paths["layer_comparison"])
-    plot_surface(
-        mesh,
-        power["t_map"].assign_attrs(units="t"),
-        layer="pial",
-        view=["lateral", "dorsal"],
-        save_to=paths["t_map"],
-    )
-    plot_roi_power(power, mesh, view=["lateral", "dorsal"], save_to=paths["roi_power"])
-    plt.close("all")
-    ctx.data["figures"] = list(paths.values())
-    ctx.log("report figures: " + ", ".join(str(p) for p in paths.values()))
+    paths = []
+    for name, figure in report_figures(ctx.data).items():
+        paths.append(ctx.out / f"{name}.png")
+        figure.savefig(paths[-1], dpi=120, bbox_inches="tight")
+        plt.close(figure)
+    ctx.data["figures"] = paths
+    ctx.log("report figures: " + ", ".join(str(p) for p in paths))
 
 
 #: the demo pipeline, in order

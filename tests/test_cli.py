@@ -20,13 +20,9 @@ def _run(*args, check_rc=0):
     return proc
 
 
-@pytest.fixture(scope="module")
-def demo_archive(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    proc = _run("demo", "--small", "--out", str(out))
-    assert "built synthetic cortex" in proc.stdout
-    assert "/sub-01/mesh" in proc.stdout
-    return out / "demo.zarr"
+@pytest.fixture
+def demo_archive(demo_out):
+    return demo_out / "demo.zarr"
 
 
 def test_demo_writes_an_archive_xarray_opens(demo_archive):

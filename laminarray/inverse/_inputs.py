@@ -15,6 +15,7 @@ from .._validation import LaminarrayError, describe
 from ..plausibility import check_amplitude, check_window
 from ..schema import check_consistent, validate_gain, validate_mesh, validate_sensor
 from ..schema._vocabulary import as_str, sampling_rate, split_units
+from ..schema.validators import select_mesh_layers
 from .modes import window_samples
 from .rank import DataRank, data_rank
 from .sensor_space import channel_modality
@@ -98,7 +99,7 @@ def prepare(
     check_amplitude(sensor)
     gain = validate_gain(gain)
     if mesh is not None:
-        mesh = validate_mesh(mesh)
+        mesh = select_mesh_layers(validate_mesh(mesh), gain, "gain")
     if "xyz" in gain.dims:
         raise LaminarrayError(
             "`gain` has a free orientation (dim 'xyz'); the inversions need a fixed-orientation "
@@ -188,7 +189,7 @@ def _smoothing(
             )
         from ..surf.smoothing import smoothing_operator
 
-        return sp.csc_array(smoothing_operator(mesh.sel(layer=gain["layer"].values), patch_size))
+        return sp.csc_array(smoothing_operator(select_mesh_layers(mesh, gain, "gain"), patch_size))
     matrix = sp.csc_array(smoothing, dtype=np.float64)
     shape = matrix.shape
     if shape == (n_sources, n_sources):

@@ -373,6 +373,31 @@ def check_consistent(
             )
 
 
+def select_mesh_layers(mesh: xr.Dataset, obj: xr.DataArray, name: str) -> xr.Dataset:
+    """The mesh restricted to the layers of ``obj`` (a gain or projector on some of its layers).
+
+    A gain or projector selected to a subset of the mesh's layers (e.g.
+    ``gain.sel(layer=["pial", "white"])``) is used with the whole mesh: the
+    mesh is reduced to those layers, in ``obj``'s order.
+
+    Raises
+    ------
+    SchemaError
+        ``obj`` names a layer the mesh does not have.
+    """
+    wanted = as_str(obj["layer"].values)
+    names = as_str(mesh["layer"].values)
+    if np.array_equal(wanted, names):
+        return mesh
+    unknown = [str(x) for x in wanted if x not in set(names.tolist())]
+    if unknown:
+        raise SchemaError(
+            f"{name} and mesh layers differ: {name} has layers {unknown} that the mesh "
+            f"(layers {names.tolist()}) does not have"
+        )
+    return mesh.sel(layer=obj["layer"].values)
+
+
 def _check_same_channels(sensor: xr.Dataset, other: xr.DataArray, name: str) -> None:
     a = set(as_str(sensor["channel"].values).tolist())
     b = set(as_str(other["channel"].values).tolist())

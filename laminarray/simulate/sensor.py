@@ -39,6 +39,7 @@ from ..schema import (
     validate_mesh,
 )
 from ..schema._vocabulary import as_str, split_units
+from ..schema.validators import select_mesh_layers
 from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
 
@@ -141,7 +142,7 @@ def current_density(
     """
     validate_type(gain, xr.DataArray, "gain")
     gain = validate_gain(gain)
-    mesh = validate_mesh(mesh)
+    mesh = select_mesh_layers(validate_mesh(mesh), gain, "gain")
     if "xyz" in gain.dims:
         raise LaminarrayError(
             "current_density needs a fixed-orientation gain (channel, layer, vertex); got a "
