@@ -57,9 +57,7 @@ fig = plot_surface(
     mesh,
     mesh["thickness"],
     layer="pial",
-    view=["lateral", "medial"],
-    norm="N",
-    cmap="viridis",
+    view=["lateral", "medial"],  # thickness is positive: sequential colours by default
     save_to=out("mesh_thickness.png"),
 )
 

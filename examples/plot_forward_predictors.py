@@ -56,8 +56,8 @@ fig = plot_coregistration(
 # moved into head coordinates by a known transform, with 0.3 mm of noise (a
 # face scan); the fiducials are marked with 4 mm errors.
 
-centre = np.asarray(mesh.attrs["head_center_mm"])
-unit = (mesh["scalp_vertices"].values - centre) / mesh.attrs["head_radius_mm"]
+centre, radius = forward.fit_sphere(mesh["scalp_vertices"].values)
+unit = (mesh["scalp_vertices"].values - centre) / radius
 nose = 18.0 * np.exp(-0.5 * (np.arccos(np.clip(unit @ [0.0, 0.97, -0.24], -1, 1)) / 0.25) ** 2)
 scalp = (centre + unit * ([80.0, 95.0, 88.0] + nose[:, None]), mesh["scalp_faces"].values)
 fid_mri = forward.head_fiducials(scalp)

@@ -12,6 +12,9 @@ the dask threads (or workers).
 BLAS thread counts are process-wide, while kernels run concurrently on
 several threads: :func:`single_blas_thread` therefore counts the blocks
 inside it and restores the previous limits only when the last one leaves.
+threadpoolctl (>= 3.6) lets only one "controlling" thread change OpenBLAS's
+limits and silently ignores the others, so the thread that sets or restores
+the limits takes control first and gives it back afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 __all__ = ["blas_task", "single_blas_thread"]
@@ -36,6 +40,13 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def _release_openblas() -> None:
+    """Let the next thread that sets OpenBLAS limits control them (threadpoolctl >= 3.6)."""
+    release = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release()
+
+
 @contextlib.contextmanager
 def single_blas_thread() -> Iterator[None]:
     """Run BLAS on one thread inside the block; re-entrant and thread-safe.
@@ -45,7 +56,9 @@ def single_blas_thread() -> Iterator[None]:
     """
     with _LOCK:
         if _STATE["depth"] == 0:
+            _release_openblas()
             _STATE["limiter"] = _controller().limit(limits=1, user_api="blas")
+            _release_openblas()
         _STATE["depth"] += 1
     try:
         yield
@@ -53,7 +66,9 @@ def single_blas_thread() -> Iterator[None]:
         with _LOCK:
             _STATE["depth"] -= 1
             if _STATE["depth"] == 0:
+                _release_openblas()
                 _STATE["limiter"].restore_original_limits()
+                _release_openblas()
                 _STATE["limiter"] = None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import contextlib
+import sys
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import dask
@@ -10,7 +12,9 @@ import dask.array as da
 import xarray as xr
 from dask.diagnostics import ProgressBar
 
-__all__ = ["active_client", "compute"]
+from .options import show_progress
+
+__all__ = ["active_client", "compute", "progress_bar"]
 
 
 def active_client() -> Any:
@@ -25,7 +29,7 @@ def active_client() -> Any:
         return None
 
 
-def compute(*objects: Any, progress: bool = False) -> tuple[Any, ...]:
+def compute(*objects: Any, progress: bool | None = None) -> tuple[Any, ...]:
     """Compute dask arrays and xarray objects together.
 
     Parameters
@@ -34,10 +38,11 @@ def compute(*objects: Any, progress: bool = False) -> tuple[Any, ...]:
         Dask arrays, xarray Datasets/DataArrays (their dask-backed variables
         are computed; numpy-backed ones pass through) or anything
         :func:`dask.compute` accepts. Shared graph parts are computed once.
-    progress : bool
+    progress : bool, optional
         Show progress: distributed's text/notebook progress bar when a
         ``dask.distributed`` Client is active, dask's :class:`ProgressBar`
-        for the local (threaded, processes, synchronous) schedulers.
+        (on stderr) for the local (threaded, processes, synchronous)
+        schedulers. Default: :func:`laminarray.options.show_progress`.
 
     Returns
     -------
@@ -56,7 +61,7 @@ def compute(*objects: Any, progress: bool = False) -> tuple[Any, ...]:
         else:
             slots.append((i, None))
             arrays.append(obj)
-    values = _run(arrays, progress)
+    values = _run(arrays, show_progress(progress))
     results = list(objects)
     for (i, name), value in zip(slots, values, strict=True):
         obj = results[i]
@@ -67,6 +72,22 @@ def compute(*objects: Any, progress: bool = False) -> tuple[Any, ...]:
         else:
             results[i] = value
     return tuple(results)
+
+
+@contextlib.contextmanager
+def progress_bar(progress: bool | None = None) -> Iterator[None]:
+    """Show dask's progress bar (stderr) for the local computations run inside the block.
+
+    For code that computes through another library (e.g. xarray's
+    ``to_zarr``); a no-op when progress is off
+    (:func:`laminarray.options.show_progress`) or a distributed Client is
+    active (its dashboard reports progress).
+    """
+    if show_progress(progress) and active_client() is None:
+        with ProgressBar(out=sys.stderr):
+            yield
+    else:
+        yield
 
 
 def _run(arrays: list[Any], progress: bool) -> tuple[Any, ...]:
@@ -80,5 +101,5 @@ def _run(arrays: list[Any], progress: bool) -> tuple[Any, ...]:
         persisted = client.persist(arrays)
         distributed_progress(persisted)
         return dask.compute(*persisted)
-    with ProgressBar():
+    with ProgressBar(out=sys.stderr):
         return dask.compute(*arrays)

@@ -36,12 +36,15 @@ SUBJECT_PREFIX = "sub-"
 SESSION_PREFIX = "ses-"
 MULTILAYER = re.compile(r"^multilayer\.(\d+)\.ds\.([A-Za-z_]+)\.(fixed|not_fixed)\.gii$")
 GAIN = re.compile(r"^SPMgainmatrix_(.+)_(\d+)\.mat$")
+#: a head model's inner skull: FreeSurfer/MNE ``bem/inner_skull.surf`` or laMEG's GIFTI
+HEAD_SURFACE = re.compile(r"^(inner_skull\.surf|origiskull.*\.surf\.gii)$")
 LOOKED_FOR = (
     "subject folders named sub-* holding any of: SPM M/EEG datasets (<name>.mat beside "
     "<name>.dat, optionally under ses-* folders), SPM gain files "
     "(SPMgainmatrix_<name>_<k>.mat), a laMEG multilayer mesh "
     "(multilayer.<N>.ds.<orientation>.<fixed|not_fixed>.gii) or a FreeSurfer subject "
-    "directory (surf/?h.pial and surf/?h.white)"
+    "directory (surf/?h.pial and surf/?h.white), or head surfaces (bem/inner_skull.surf, "
+    "laMEG's mri/origiskull*.surf.gii)"
 )
 
 
@@ -54,9 +57,12 @@ class RawInputs:
     gain_files: list[Path] = field(default_factory=list)
     meshes: list[Path] = field(default_factory=list)
     freesurfer: list[Path] = field(default_factory=list)
+    heads: list[Path] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.datasets or self.gain_files or self.meshes or self.freesurfer)
+        return bool(
+            self.datasets or self.gain_files or self.meshes or self.freesurfer or self.heads
+        )
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,8 @@ def scan_subject(folder: Path, anatomy: Path | None = None) -> RawInputs:
                 and path.parent not in found.freesurfer
             ):
                 found.freesurfer.append(path.parent)
+            elif HEAD_SURFACE.match(name) and path.parent not in found.heads:
+                found.heads.append(path.parent)
             elif base is folder and name.endswith(".mat"):
                 if GAIN.match(name):
                     found.gain_files.append(path)
@@ -288,6 +296,22 @@ class RawSubject(Subject):
         )
         return mesh.assign_attrs(source_file=str(path))
 
+    def head(self) -> xr.Dataset:
+        """The head model read from the folder holding the inner skull (``bem/`` or ``mri/``)."""
+        if not self.inputs.heads:
+            raise LaminarrayError(
+                f"subject {self.name!r} has no head surfaces: looked for bem/inner_skull.surf "
+                "(FreeSurfer/MNE) and mri/origiskull*.surf.gii (laMEG)"
+            )
+        if len(self.inputs.heads) > 1:
+            raise LaminarrayError(
+                f"subject {self.name!r} has head surfaces in several folders "
+                f"{[str(p) for p in self.inputs.heads]}; keep one"
+            )
+        from .forward import read_head_model
+
+        return self._cached("head", lambda: read_head_model(self.inputs.heads[0]))
+
     def _n_layers(self) -> int:
         return self._mesh_source()[2]
 
@@ -417,6 +441,8 @@ class RawSubject(Subject):
         """``(group, object, source file)`` of everything found, for :meth:`Study.to_archive`."""
         if self.inputs.meshes or self.inputs.freesurfer:
             yield "mesh", self.mesh(), self._mesh_source()[1]
+        if len(self.inputs.heads) == 1:
+            yield "head", self.head(), self.inputs.heads[0]
         if self.inputs.datasets:
             for session in self.sessions:
                 group = "sensor" if session is None else f"sensor/{session}"

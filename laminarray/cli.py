@@ -13,15 +13,19 @@ Examples
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import xarray as xr
-
-from . import archive
 from ._validation import LaminarrayError
 from ._version import __version__
-from .run import add_arguments, command
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+# The analysis modules are imported by the subcommands that need them, so that
+# ``laminarray --help`` and argument errors answer at once.
 
 
 def describe_tree(tree: xr.DataTree) -> str:
@@ -60,17 +64,22 @@ def _size(nbytes: float) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from . import archive
+
     print(describe_tree(archive.open(args.archive)))
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from . import archive
+
     report = archive.verify(args.archive)
     print(report)
     return 0 if report.ok else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from . import archive
     from .demo import run_demo
 
     ctx = run_demo(args.out, small=args.small)
@@ -78,6 +87,71 @@ def _demo(args: argparse.Namespace) -> int:
     print(describe_tree(archive.open(ctx.archive)))
     print()
     print(f"open it with: xarray.open_datatree({str(ctx.archive)!r}, engine='zarr')")
+    return 0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``laminarray run <archive>`` to a (sub)parser."""
+    parser.add_argument("archive", help="study archive (a .zarr directory)")
+    parser.add_argument("--config", help="TOML file of analysis settings (see laminarray.run)")
+    parser.add_argument(
+        "--subject", action="append", dest="subjects", help="subject (repeatable; default all)"
+    )
+    parser.add_argument(
+        "--inverse", help="inverse name under /<subject>/inverse/ (default: the only one)"
+    )
+    parser.add_argument(
+        "--woi",
+        nargs=2,
+        type=float,
+        metavar=("START", "END"),
+        help="window of interest (s, half-open)",
+    )
+    parser.add_argument(
+        "--baseline", nargs=2, type=float, metavar=("START", "END"), help="baseline (s, half-open)"
+    )
+    parser.add_argument(
+        "--perc-thresh", type=float, dest="perc_thresh", help="ROI percentile (0-100)"
+    )
+    parser.add_argument("--layers", nargs="+", help='layer names to compare, or "all"')
+    parser.add_argument("--measure", choices=("envelope", "variance"))
+    parser.add_argument("--change", choices=("difference", "relative"))
+    parser.add_argument(
+        "--roi-mode", dest="roi_mode", choices=("threshold", "restrict_threshold", "direct")
+    )
+    parser.add_argument(
+        "--csd-method", dest="csd_method", choices=("KCSD1D", "StandardCSD", "none")
+    )
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="hide the progress bar",
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``laminarray run`` from parsed arguments (see :func:`add_run_arguments`)."""
+    from .run import run_analysis, summarise
+
+    layers = args.layers[0] if args.layers == ["all"] else args.layers
+    keys = (
+        "subjects",
+        "inverse",
+        "woi",
+        "baseline",
+        "perc_thresh",
+        "measure",
+        "change",
+        "roi_mode",
+        "csd_method",
+        "progress",
+    )
+    outputs = run_analysis(
+        args.archive, args.config, layers=layers, **{key: getattr(args, key) for key in keys}
+    )
+    print("\n".join(summarise(outputs)))
     return 0
 
 
@@ -109,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROI power and the CSD of the winning column on an archive (results/ groups)",
         description="Options override the --config TOML file (keys as in laminarray.run).",
     )
-    add_arguments(run)
-    run.set_defaults(run=command)
+    add_run_arguments(run)
+    run.set_defaults(run=run_command)
     return parser
 
 
@@ -118,9 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``laminarray`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()
+        return status
     except LaminarrayError as exc:
         print(f"laminarray {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (``laminarray info x.zarr | head``): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
 
 

@@ -17,14 +17,20 @@ from typing import Any
 import numpy as np
 
 from . import archive
-from .datasets.synthetic import synthetic_cortex
-from .forward import helmet_array, lead_field_rms_diff, sphere_gain
+from .datasets.synthetic import synthetic_cortex, synthetic_head
+from .forward import gain as forward_gain
+from .forward import helmet_array, lead_field_rms_diff
 from .inverse import compare_layers, invert_ebb
 from .run import demo_step
+from .schema import time_axis
 from .simulate import current_density
 
 SUBJECT = "sub-01"
 TRUE_LAYER = "pial"
+#: The simulated epoch: [TMIN, TMAX) s sampled at SFREQ Hz, t = 0 exactly on a sample.
+SFREQ = 600.0
+TMIN, TMAX = -0.2, 0.5
+TIMES = time_axis(round((TMAX - TMIN) * SFREQ), SFREQ, TMIN)
 
 
 @dataclasses.dataclass
@@ -63,9 +69,10 @@ class DemoContext:
 
 
 def build_anatomy(ctx: DemoContext) -> None:
-    """Build the synthetic folded two-hemisphere cortex (11 layers) with its scalp."""
+    """Build the synthetic folded two-hemisphere cortex (11 layers) and its head model."""
     params = {"n_vertices": ctx.n_vertices, "n_layers": 11, "seed": 0}
     ctx.data["mesh"] = mesh = synthetic_cortex(**params)
+    ctx.data["head"] = synthetic_head()
     ctx.data["mesh_parameters"] = params
     thickness = mesh["thickness"].values
     ctx.log(
@@ -76,7 +83,7 @@ def build_anatomy(ctx: DemoContext) -> None:
 
 
 def write_anatomy(ctx: DemoContext) -> None:
-    """Write the mesh to ``/<subject>/mesh`` of the archive."""
+    """Write the mesh and the head model to ``/<subject>/mesh`` and ``/<subject>/head``."""
     archive.save(
         ctx.data["mesh"],
         ctx.archive,
@@ -86,31 +93,37 @@ def write_anatomy(ctx: DemoContext) -> None:
             "parameters": ctx.data["mesh_parameters"],
         },
     )
-    ctx.log(f"wrote /{ctx.group('mesh')} to {ctx.archive}")
+    archive.save(
+        ctx.data["head"],
+        ctx.archive,
+        ctx.group("head"),
+        provenance={"function": "laminarray.datasets.synthetic_head", "parameters": {}},
+    )
+    ctx.log(f"wrote /{ctx.group('mesh')} and /{ctx.group('head')} to {ctx.archive}")
 
 
 def compute_forward(ctx: DemoContext) -> None:
-    """A 274-channel helmet around the head and the spherical-model gain (``/<subject>/forward``)."""
-    mesh = ctx.data["mesh"]
-    ctx.data["sensors"] = sensors = helmet_array(274, head=mesh)
-    ctx.data["gain"] = gain = sphere_gain(mesh, sensors).compute()
+    """A 274-channel helmet around the head and the single-shell gain (``/<subject>/forward``)."""
+    mesh, head = ctx.data["mesh"], ctx.data["head"]
+    ctx.data["sensors"] = sensors = helmet_array(274, head=head)
+    ctx.data["gain"] = gain = forward_gain(mesh, sensors, head, model="single_shell").compute()
     archive.save(
         gain.to_dataset(),
         ctx.archive,
         ctx.group("forward"),
         provenance={
-            "function": "laminarray.forward.sphere_gain",
-            "parameters": {"n_channels": 274},
+            "function": "laminarray.forward.gain",
+            "parameters": {"n_channels": 274, "model": "single_shell"},
         },
     )
-    ctx.log(f"computed the spherical gain {dict(gain.sizes)} -> /{ctx.group('forward')}")
+    ctx.log(f"computed the single-shell gain {dict(gain.sizes)} -> /{ctx.group('forward')}")
 
 
 def simulate_data(ctx: DemoContext) -> None:
     """Simulate a 20 Hz burst on one column of the true layer at -10 dB SNR (``/<subject>/sensor``)."""
     gain, mesh = ctx.data["gain"], ctx.data["mesh"]
     vertex = int(lead_field_rms_diff(gain).argmax("vertex"))
-    times = np.arange(-0.2, 0.5, 1 / 600)
+    times = TIMES
     active = times > 0
     signal = np.sin(2 * np.pi * 20 * times[active]) * np.hanning(active.sum())
     sim = current_density(
@@ -125,7 +138,7 @@ def simulate_data(ctx: DemoContext) -> None:
         times,
         n_trials=ctx.n_trials,
         seed=0,
-        woi=(0.0, 1.0),
+        woi=(0.0, TMAX),
     )
     ctx.data["sensor"] = sensor = sim.compute()
     ctx.data["true_vertex"] = vertex
@@ -172,6 +185,31 @@ def analyse(ctx: DemoContext) -> None:
     )
 
 
+def report_figures(data: dict[str, Any]) -> dict[str, Any]:
+    """The demo's figures, by name, from the objects the steps left in ``data``.
+
+    The surface views face the strongest vertex (t-map) and the ROI (ROI
+    power); the t-maps show ``|t|`` above the two-sided p < 0.001 critical
+    value on the anatomy, with colour limits at the robust percentiles of
+    what is drawn (:func:`laminarray.viz.colors.robust_limits`).
+    """
+    from scipy import stats
+
+    from .viz import plot_csd, plot_layer_comparison, plot_roi_power, plot_surface
+
+    mesh, power = data["mesh"], data["roi_power"]
+    t_map = power["t_map"].sel(layer="pial").assign_attrs(long_name="t, pial", units="1")
+    critical = float(stats.t.isf(0.0005, int(power["df"].max())))
+    return {
+        "csd": plot_csd(data["csd"].compute()).figure,
+        "layer_comparison": plot_layer_comparison(data["layer_comparison"]).figure,
+        "t_map": plot_surface(
+            mesh, t_map, layer="pial", view=[None, "dorsal"], norm="TS", threshold=critical
+        ),
+        "roi_power": plot_roi_power(power, mesh, view=[None, "dorsal"], threshold=critical),
+    }
+
+
 def write_report(ctx: DemoContext) -> None:
     """PNG figures next to the archive: CSD, layer comparison, pial t-map, ROI power."""
     import matplotlib
@@ -179,23 +217,13 @@ def write_report(ctx: DemoContext) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .viz import plot_csd, plot_layer_comparison, plot_roi_power, plot_surface
-
-    mesh, power = ctx.data["mesh"], ctx.data["roi_power"]
-    paths = {n: ctx.out / f"{n}.png" for n in ("csd", "layer_comparison", "t_map", "roi_power")}
-    plot_csd(ctx.data["csd"]["csd"].compute(), save_to=paths["csd"])
-    plot_layer_comparison(ctx.data["layer_comparison"], save_to=paths["layer_comparison"])
-    plot_surface(
-        mesh,
-        power["t_map"].assign_attrs(units="t"),
-        layer="pial",
-        view=["lateral", "dorsal"],
-        save_to=paths["t_map"],
-    )
-    plot_roi_power(power, mesh, view=["lateral", "dorsal"], save_to=paths["roi_power"])
-    plt.close("all")
-    ctx.data["figures"] = list(paths.values())
-    ctx.log("report figures: " + ", ".join(str(p) for p in paths.values()))
+    paths = []
+    for name, figure in report_figures(ctx.data).items():
+        paths.append(ctx.out / f"{name}.png")
+        figure.savefig(paths[-1], dpi=120, bbox_inches="tight")
+        plt.close(figure)
+    ctx.data["figures"] = paths
+    ctx.log("report figures: " + ", ".join(str(p) for p in paths))
 
 
 #: the demo pipeline, in order

@@ -30,6 +30,12 @@ task_bytes : int
 scratch : pathlib.Path or None
     Directory for temporary files of out-of-core work (default: the
     system's temporary directory).
+check_plausibility : bool
+    Refuse inputs whose values contradict what they declare: a time axis
+    labelled seconds with a millisecond step, sensor amplitudes implausible
+    in their units, and warn on a patch size beyond the mesh's scale
+    (default True; see :mod:`laminarray.plausibility`). Set False for the
+    rare legitimate case, preferably for one block only.
 """
 
 from __future__ import annotations
@@ -45,7 +51,12 @@ from .config import parse_bytes
 
 __all__ = ["get_options", "set_options", "show_progress", "task_budget"]
 
-_DEFAULTS: dict[str, Any] = {"progress": None, "task_bytes": 64 * 2**20, "scratch": None}
+_DEFAULTS: dict[str, Any] = {
+    "progress": None,
+    "task_bytes": 64 * 2**20,
+    "scratch": None,
+    "check_plausibility": True,
+}
 OPTIONS: dict[str, Any] = dict(_DEFAULTS)
 
 
@@ -53,6 +64,12 @@ def _check_progress(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise LaminarrayError(f"`progress` must be True, False or None; got {value!r}")
+
+
+def _check_flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise LaminarrayError(f"`check_plausibility` must be True or False; got {value!r}")
 
 
 def _check_task_bytes(value: Any) -> int:
@@ -75,6 +92,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "progress": _check_progress,
     "task_bytes": _check_task_bytes,
     "scratch": _check_scratch,
+    "check_plausibility": _check_flag,
 }
 
 
@@ -85,7 +103,8 @@ class set_options:
     ----------
     **options
         ``progress`` (bool or None), ``task_bytes`` (int or a string such as
-        ``"32 MiB"``), ``scratch`` (directory or None). See
+        ``"32 MiB"``), ``scratch`` (directory or None),
+        ``check_plausibility`` (bool). See
         :mod:`laminarray.options`.
 
     Examples

@@ -20,12 +20,11 @@ A configuration is a TOML file or a mapping with these optional keys::
     layers = ["pial", "white"]     # or "all"
     csd_method = "KCSD1D"          # or "StandardCSD"; "none" skips the CSD
     csd_smoothing = "none"         # or an interp1d kind, e.g. "cubic"
-    progress = true
+    progress = true                # default: laminarray.options.show_progress()
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -44,8 +43,6 @@ from .study import Subject, open_study
 
 __all__ = [
     "DEFAULTS",
-    "add_arguments",
-    "command",
     "demo_step",
     "load_config",
     "run_analysis",
@@ -66,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "layers": ["pial", "white"],
     "csd_method": "KCSD1D",
     "csd_smoothing": "none",
-    "progress": True,
+    "progress": None,
 }
 
 
@@ -151,7 +148,7 @@ def _analyse(subject: Subject, options: dict[str, Any]) -> dict[str, xr.Dataset]
         perc_thresh=options["perc_thresh"],
         roi_mode=options["roi_mode"],
         layers=layers if isinstance(layers, str) else list(layers),
-        progress=bool(options["progress"]),
+        progress=options["progress"],
     )
     results = {"roi_power": power}
     if options["csd_method"] != "none":
@@ -260,66 +257,3 @@ def summarise(outputs: Mapping[str, Mapping[str, xr.Dataset]]) -> list[str]:
         stored = ", ".join(f"/{subject}/results/{kind}" for kind in results)
         lines.append(f"{subject}: {test}; ROI {int(power['roi'].sum())} vertices -> {stored}")
     return lines
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``laminarray run <archive>`` to a (sub)parser."""
-    parser.add_argument("archive", help="study archive (a .zarr directory)")
-    parser.add_argument("--config", help="TOML file of analysis settings (see laminarray.run)")
-    parser.add_argument(
-        "--subject", action="append", dest="subjects", help="subject (repeatable; default all)"
-    )
-    parser.add_argument(
-        "--inverse", help="inverse name under /<subject>/inverse/ (default: the only one)"
-    )
-    parser.add_argument(
-        "--woi",
-        nargs=2,
-        type=float,
-        metavar=("START", "END"),
-        help="window of interest (s, half-open)",
-    )
-    parser.add_argument(
-        "--baseline", nargs=2, type=float, metavar=("START", "END"), help="baseline (s, half-open)"
-    )
-    parser.add_argument(
-        "--perc-thresh", type=float, dest="perc_thresh", help="ROI percentile (0-100)"
-    )
-    parser.add_argument("--layers", nargs="+", help='layer names to compare, or "all"')
-    parser.add_argument("--measure", choices=("envelope", "variance"))
-    parser.add_argument("--change", choices=("difference", "relative"))
-    parser.add_argument(
-        "--roi-mode", dest="roi_mode", choices=("threshold", "restrict_threshold", "direct")
-    )
-    parser.add_argument(
-        "--csd-method", dest="csd_method", choices=("KCSD1D", "StandardCSD", "none")
-    )
-    parser.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_false",
-        default=None,
-        help="hide the progress bar",
-    )
-
-
-def command(args: argparse.Namespace) -> int:
-    """Run ``laminarray run`` from parsed arguments (see :func:`add_arguments`); exit status 0."""
-    layers = args.layers[0] if args.layers == ["all"] else args.layers
-    keys = (
-        "subjects",
-        "inverse",
-        "woi",
-        "baseline",
-        "perc_thresh",
-        "measure",
-        "change",
-        "roi_mode",
-        "csd_method",
-        "progress",
-    )
-    outputs = run_analysis(
-        args.archive, args.config, layers=layers, **{key: getattr(args, key) for key in keys}
-    )
-    print("\n".join(summarise(outputs)))
-    return 0

@@ -20,6 +20,7 @@ import xarray as xr
 from scipy import stats as _sps
 
 from ._validation import LaminarrayError, check_option, describe
+from .plausibility import check_trials
 
 __all__ = ["ttest_1samp", "ttest_rel", "ttest_rel_corrected"]
 
@@ -33,6 +34,7 @@ def _check_data(data: Any, dim: str) -> xr.DataArray:
         raise LaminarrayError(f"`dim` must be one of the dims of `data` {data.dims}; got {dim!r}")
     if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
         raise LaminarrayError(f"`data` must hold real numbers, got dtype {data.dtype}")
+    check_trials(data.sizes[dim], 2, f"a t-test over `{dim}`", f"`{dim}` entries")
     return data
 
 

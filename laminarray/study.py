@@ -44,6 +44,7 @@ import xarray as xr
 from . import rois as _rois
 from ._validation import ArchiveError, LaminarrayError
 from .config import get_max_memory
+from .plausibility import check_selection
 from .schema import as_str
 
 
@@ -186,6 +187,7 @@ class Study:
         *,
         subjects: Sequence[str] | None = None,
         mode: str = "w-",
+        progress: bool | None = None,
     ) -> Path:
         """Write the study (e.g. a raw directory, converted once) to a laminarray archive.
 
@@ -202,6 +204,9 @@ class Study:
             Subjects to write (default all).
         mode : {"w-", "w"}
             ``"w-"`` refuses to replace existing groups, ``"w"`` replaces them.
+        progress : bool, optional
+            Report each group as it is written, on stderr (default
+            :func:`laminarray.options.show_progress`).
 
         Returns
         -------
@@ -209,15 +214,19 @@ class Study:
             The archive path; open it with :func:`open_study`.
         """
         from . import archive
+        from ._progress import Progress
 
-        for name in subjects if subjects is not None else self.subjects:
-            sub = self.subject(name)
-            for group, obj, source in sub._archive_items():
-                provenance = {
-                    "function": "laminarray.study.Study.to_archive",
-                    "parameters": {"source": str(source)},
-                }
-                archive.save(obj, path, f"{name}/{group}", mode=mode, provenance=provenance)
+        with Progress("to_archive", None, "groups written", progress=progress) as bar:
+            for name in subjects if subjects is not None else self.subjects:
+                sub = self.subject(name)
+                for group, obj, source in sub._archive_items():
+                    provenance = {
+                        "function": "laminarray.study.Study.to_archive",
+                        "parameters": {"source": str(source)},
+                    }
+                    bar.set_stage(f"writing {name}/{group}")
+                    archive.save(obj, path, f"{name}/{group}", mode=mode, provenance=provenance)
+                    bar.advance()
         return Path(path)
 
 
@@ -331,6 +340,10 @@ class Subject:
     def mesh(self) -> xr.Dataset:
         """The laminar mesh (``/<subject>/mesh``)."""
         return self._group("mesh").to_dataset()
+
+    def head(self) -> xr.Dataset:
+        """The head model (``/<subject>/head``; see :func:`laminarray.forward.head_model`)."""
+        return self._group("head").to_dataset()
 
     @property
     def sessions(self) -> list[str | None]:
@@ -496,15 +509,22 @@ def select(
 
     Returns
     -------
-    Same type as ``obj``, restricted; keywords whose dim is absent are errors.
+    Same type as ``obj``, restricted.
+
+    Raises
+    ------
+    LaminarrayError
+        A keyword whose dim is absent, unknown labels (listing the available
+        ones) or a selection that keeps nothing.
     """
     indexers: dict[str, Any] = {}
-    for key, dim, value in (
+    keywords = (
         ("layers", "layer", layers),
         ("vertices", "vertex", vertices),
         ("trials", "trial", trials),
         ("time", "time", time),
-    ):
+    )
+    for key, dim, value in keywords:
         if value is None:
             continue
         if dim not in obj.dims:
@@ -517,15 +537,26 @@ def select(
                     f"`time` must be (start, stop) in seconds or a slice; got {value!r}"
                 )
             value = slice(float(value[0]), float(value[1]))
-        elif isinstance(value, str) or (np.ndim(value) == 0 and not isinstance(value, slice)):
-            value = [value]
+        elif not isinstance(value, slice):
+            value = check_selection(value, obj[dim].values, key)
         indexers[dim] = value
     try:
-        return obj.sel(indexers)
+        selected = obj.sel(indexers)
     except KeyError as exc:
         raise LaminarrayError(
             f"selection not found: {exc}; check the labels with .coords"
         ) from None
+    empty = [
+        f"`{key}` = {value!r}"
+        for key, dim, value in keywords
+        if value is not None and selected.sizes[dim] == 0
+    ]
+    if empty:
+        raise LaminarrayError(
+            f"{', '.join(empty)} selects nothing: expected at least one sample of "
+            f"{obj.sizes}; widen the selection"
+        )
+    return selected
 
 
 def _select_conditions(ds: xr.Dataset, conditions: str | Sequence[str]) -> xr.Dataset:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dask
@@ -44,3 +46,20 @@ REALDATA = Path(__file__).resolve().parent / "data" / "realdata"
 def realdata() -> Path:
     """Directory of the real recordings and head surfaces (see tests/data/realdata/README.md)."""
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def demo_out(tmp_path_factory) -> Path:
+    """Output directory of ``laminarray demo --small`` (archive ``demo.zarr`` and PNGs), run once."""
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        [sys.executable, "-m", "laminarray.cli", "demo", "--small", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "built synthetic cortex" in proc.stdout
+    assert "/sub-01/mesh" in proc.stdout
+    return out

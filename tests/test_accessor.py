@@ -45,3 +45,19 @@ def test_accessor_results_equal_module_functions():
     )
     with pytest.raises(lam.SchemaError, match="dims"):
         gain.lam.validate_source()
+
+
+@pytest.mark.parametrize("order", ["laminarray, xarray", "xarray, laminarray"])
+def test_accessor_is_registered_whatever_the_import_order(order):
+    """``import laminarray`` does not import xarray; the accessor appears once xarray is loaded."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, {order}\n"
+        "import xarray as xr\n"
+        "assert hasattr(xr.Dataset(), 'lam'), 'no accessor'\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "ok", proc.stderr

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from laminarray import _blas
 from laminarray._blas import blas_task, single_blas_thread
+
+
+@pytest.fixture(autouse=True)
+def _no_kernel_running():
+    """Kernels of an earlier test's failed compute may still be finishing on dask's threads."""
+    deadline = time.monotonic() + 30
+    while _blas._STATE["depth"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _blas._STATE["depth"] == 0
 
 
 def _blas_threads() -> set[int]:
@@ -19,10 +32,14 @@ def test_overlapping_blocks_keep_one_thread_until_the_last_leaves():
         first, second = single_blas_thread(), single_blas_thread()
         first.__enter__()
         second.__enter__()
-        assert _blas_threads() == {1}
-        first.__exit__(None, None, None)
-        assert _blas_threads() == {1}
-        second.__exit__(None, None, None)
+        try:
+            assert _blas_threads() == {1}
+        finally:
+            first.__exit__(None, None, None)
+        try:
+            assert _blas_threads() == {1}
+        finally:
+            second.__exit__(None, None, None)
         assert _blas_threads() == {2}
 
 

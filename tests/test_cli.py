@@ -20,13 +20,9 @@ def _run(*args, check_rc=0):
     return proc
 
 
-@pytest.fixture(scope="module")
-def demo_archive(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    proc = _run("demo", "--small", "--out", str(out))
-    assert "built synthetic cortex" in proc.stdout
-    assert "/sub-01/mesh" in proc.stdout
-    return out / "demo.zarr"
+@pytest.fixture
+def demo_archive(demo_out):
+    return demo_out / "demo.zarr"
 
 
 @pytest.mark.slow
@@ -92,3 +88,50 @@ def test_run_writes_results_and_reports_the_laminar_test(demo_archive, tmp_path)
     assert result["t"].dims == ("layer",)
     assert result.attrs["woi"] == [0.1, 0.3]
     assert "OK" in _run("verify", str(copy)).stdout
+
+
+def test_help_imports_no_analysis_module():
+    """`laminarray --help` answers at once: not even numpy or xarray is imported."""
+    code = (
+        "import sys\n"
+        "from laminarray.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('numpy', 'xarray', 'dask', 'scipy', 'zarr', 'laminarray.archive')\n"
+        "print('loaded:', [m for m in heavy if m in sys.modules])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "usage: laminarray" in proc.stdout
+    assert "loaded: []" in proc.stdout
+
+
+def test_info_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`laminarray info x.zarr | head` must not end in a BrokenPipeError traceback."""
+    import os
+
+    import numpy as np
+
+    import laminarray as lam
+
+    path = tmp_path / "x.zarr"
+    times = lam.schema.time_axis(10, 100.0)
+    lam.archive.save(lam.sensor_dataset(np.ones((2, 10, 1)), ["a", "b"], times), path, "s/sensor")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "laminarray.cli", "info", str(path)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr
+    assert "BrokenPipeError" not in proc.stderr
+    assert proc.returncode == 1

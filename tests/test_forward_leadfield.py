@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from laminarray import LaminarrayError, gain_dataarray
-from laminarray.datasets import synthetic_cortex
+from laminarray import LaminarrayError, forward, gain_dataarray
+from laminarray.datasets import synthetic_cortex, synthetic_head
 from laminarray.forward import (
     gain_norms,
     helmet_array,
@@ -48,12 +48,21 @@ def test_compute_equals_sphere_gain_and_records_metadata(small):
     assert gain.attrs["units"] == "fT/nAm"
     assert gain.attrs["orientation"] == "fixed"
     assert gain.attrs["sensor_kind"] == "magnetometer"
-    np.testing.assert_allclose(
-        gain.attrs["sphere_center_mm"], mesh.attrs["head_center_mm"], atol=0.5
-    )
+    np.testing.assert_allclose(gain.attrs["sphere_center_mm"], [0.0, 0.0, 15.0], atol=0.5)
     values = gain.values
     assert np.all(np.isfinite(values))
     assert np.abs(values).max() > 1
+
+
+def test_compute_with_a_head_model_equals_forward_gain(small):
+    mesh, sensors = small
+    head = synthetic_head(n_vertices=300)
+    gain = leadfield("compute", mesh=mesh, sensors=sensors, head=head, model="single_shell")
+    assert gain.attrs["forward_model"] == "single shell (Nolte 2003)"
+    expected = forward.gain(mesh, sensors, head, model="single_shell")
+    np.testing.assert_allclose(gain.values, expected.values)
+    with pytest.raises(LaminarrayError, match="head"):
+        leadfield("compute", mesh=mesh, sensors=sensors, model="bem")
 
 
 @pytest.mark.parametrize("orientation", ["fixed", "free"])

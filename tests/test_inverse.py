@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import laminarray as lam
-from laminarray._validation import LaminarrayError
+from laminarray._validation import LaminarrayError, SchemaError
 from laminarray.inverse import (
     apply_inverse,
     compare_layers,
@@ -436,3 +436,21 @@ def test_settings_round_trip_and_archive(sensor, gain, qg, tmp_path):
     # a stored inverse applies like a fresh one
     src = apply_inverse(back, sensor, vertices=[45])
     np.testing.assert_allclose(src.values, apply_inverse(inv, sensor, vertices=[45]).values)
+
+
+def test_gain_on_a_subset_of_the_mesh_layers(golden):
+    # a three-layer mesh, the gain of two of them (``gain.sel(layer=[...])``): just works
+    verts = golden["vertices_mm"].reshape(2, 100, 3)
+    three = lam.mesh_dataset(np.stack([verts[0], verts.mean(0), verts[1]]), golden["faces"][:162])
+    full = lam.gain_dataarray(
+        np.stack([golden["L"].reshape(48, 2, 100)[:, i] for i in (0, 0, 1)], axis=1), CHANNELS
+    ).assign_coords(layer=three["layer"].values)
+    sensor = lam.sensor_dataset(golden["Y_pial_source"], CHANNELS, golden["time_s"])
+    subset = full.sel(layer=["pial", "white"])
+    res = compare_layers(sensor, subset, three, method="EBB")
+    two = lam.mesh_dataset(verts, golden["faces"][:162])
+    expected = compare_layers(sensor, subset.assign_coords(layer=two["layer"].values), two)
+    np.testing.assert_allclose(res.free_energy, expected.free_energy, rtol=1e-12)
+    assert res["layer"].values.tolist() == ["pial", "white"]
+    with pytest.raises(SchemaError, match=r"mesh layers differ.*\['deep'\]"):
+        compare_layers(sensor, subset.assign_coords(layer=["pial", "deep"]), three)

@@ -139,6 +139,16 @@ def test_sliding_windows_match_spm(golden):
     np.testing.assert_allclose(free, golden["spm_F_sliding_EBB_pial"], rtol=0, atol=1e-6)
 
 
+def test_window_samples_are_consecutive_when_float_noise_puts_the_start_below_an_integer():
+    # the sample subject's axis: 600.0000000000011 Hz in floats, read as 600 Hz; the window
+    # (0.145, 0.245) s starts a hair below sample 207, where start + 48 rounds up to 256
+    times = np.linspace(-0.2, 0.5, 421)
+    samples = modes.window_samples((145.0, 245.0), times, 600.0)
+    np.testing.assert_array_equal(np.diff(samples), 1)
+    assert samples[0] == 206
+    assert samples.size == 61
+
+
 def test_single_blas_thread_restores_threads_after_overlapping_blocks():
     """Parallel layer fits enter and leave the single-thread block out of order (A enters,
     B enters, A leaves, B leaves): the process-wide BLAS thread count must come back (it

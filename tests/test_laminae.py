@@ -178,7 +178,7 @@ def test_to_laminae_matches_the_weighted_sum(lazy):
 def test_to_laminae_is_lazy():
     weights = laminar_weights(column_mesh(5), random_boundaries(np.random.default_rng(4), 5))
     values = np.random.default_rng(5).standard_normal((11, 5, 6, 4))
-    source = la.source_dataarray(da.from_array(values, chunks=(11, 2, 6, 2)), np.arange(6.0))
+    source = la.source_dataarray(da.from_array(values, chunks=(11, 2, 6, 2)), np.arange(6) / 100)
     with raise_if_dask_computes():
         out = to_laminae(source, weights)
     assert isinstance(out.data, da.Array)

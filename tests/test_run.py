@@ -10,11 +10,10 @@ import xarray as xr
 
 import laminarray as lam
 from laminarray import LaminarrayError, archive
+from laminarray.cli import add_run_arguments, run_command
 from laminarray.datasets import synthetic_cortex
 from laminarray.power import roi_power
 from laminarray.run import (
-    add_arguments,
-    command,
     demo_step,
     load_config,
     run_analysis,
@@ -98,7 +97,7 @@ def test_config_errors(tmp_path):
 def test_command_line(study, capsys):
     path, sensor, projector, _ = study
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_run_arguments(parser)
     args = parser.parse_args(
         [
             str(path),
@@ -115,7 +114,7 @@ def test_command_line(study, capsys):
             "--no-progress",
         ]
     )
-    assert command(args) == 0
+    assert run_command(args) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("sub-01: t profile pial=")
     expected = roi_power(sensor, projector, (0.0, 0.3), (-0.2, 0.0), layers="all")

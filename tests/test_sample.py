@@ -18,7 +18,8 @@ def subject():
 
 
 def test_structure_and_consistency(subject):
-    assert set(subject.children) == {"mesh", "sensor", "forward"}
+    assert set(subject.children) == {"mesh", "head", "sensor", "forward"}
+    assert subject["forward"]["gain"].attrs["forward_model"] == "single shell (Nolte 2003)"
     mesh = validate_mesh(subject["mesh"].to_dataset())
     sensor = validate_sensor(subject["sensor"].to_dataset())
     gain = subject["forward"].to_dataset()["gain"]

@@ -230,7 +230,8 @@ def test_random_mismatches_between_objects_are_named(gain, data):
     sizes = {"layer": n_layers, "vertex": n_vertices}
     sizes[dim] += extra
     mesh = lam.mesh_dataset(np.zeros((sizes["layer"], sizes["vertex"], 3)), [[0, 0, 0]])
-    message = f"number of {dim}s: gain has {gain.sizes[dim]}, mesh has {sizes[dim]}"
+    plural = {"layer": "layers", "vertex": "vertices"}[dim]
+    message = f"number of {plural}: gain has {gain.sizes[dim]}, mesh has {sizes[dim]}"
     with pytest.raises(SchemaError, match=message):
         lam.check_consistent(gain=gain, mesh=mesh)
 

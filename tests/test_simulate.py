@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from laminarray import LaminarrayError, mesh_dataset
-from laminarray.datasets import synthetic_cortex
-from laminarray.forward import helmet_array, sphere_gain
+from laminarray.datasets import synthetic_cortex, synthetic_head
+from laminarray.forward import fit_sphere, helmet_array, sphere_gain
 from laminarray.forward.sphere import sarvas_gain
 from laminarray.simulate import current_density, dipoles, patch_weights
 from laminarray.simulate.noise import pink_noise
@@ -222,12 +222,15 @@ def test_pink_noise_simulation_snr(subject):
 
 
 def test_dipoles_noiseless_and_ground_truth(subject):
-    mesh, sensors, _ = subject
+    _, sensors, _ = subject
     pos = np.array([[20.0, 10.0, 40.0], [-30.0, 5.0, 20.0]])
     ori = np.array([[1.0, 0, 0], [0, 2.0, 1]])
     courses = np.stack([_sine(), np.cos(2 * np.pi * 7 * TIMES)])
-    sim = dipoles(sensors, pos, ori, courses, [8.0, 3.0], None, TIMES, head=mesh, dtype=np.float64)
-    center = np.asarray(sim.attrs["sphere_center_mm"])
+    head = synthetic_head(n_vertices=300)
+    kwargs = {"head": head, "dtype": np.float64}
+    sim = dipoles(sensors, pos, ori, courses, [8.0, 3.0], None, TIMES, model="sphere", **kwargs)
+    assert sim.attrs["forward_model"] == "single sphere (Sarvas)"
+    center, _ = fit_sphere(head["inner_skull_vertices"].values)
     unit = ori / np.linalg.norm(ori, axis=1, keepdims=True)
     patterns = sarvas_gain(
         pos - center, sensors["position"].values - center, sensors["orientation"].values, unit
@@ -236,6 +239,9 @@ def test_dipoles_noiseless_and_ground_truth(subject):
     np.testing.assert_allclose(sim["data"].values[..., 0], expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(sim["source_orientation"].values, unit)
     assert sim.attrs["simulation"] == "dipoles"
+    shell = dipoles(sensors, pos, ori, courses, [8.0, 3.0], None, TIMES, **kwargs)
+    assert shell.attrs["forward_model"] == "single shell (Nolte 2003)"
+    assert not np.allclose(shell["data"].values, sim["data"].values, rtol=1e-3)
 
 
 @pytest.mark.parametrize(

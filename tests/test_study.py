@@ -255,7 +255,9 @@ def test_select_keywords_errors():
     assert select(ds, vertices=1)["x"].values.tolist() == [1]
     with pytest.raises(lam.LaminarrayError, match="`trials=` selects along `trial`"):
         select(ds, trials=[0])
-    with pytest.raises(lam.LaminarrayError, match="selection not found"):
+    with pytest.raises(
+        lam.LaminarrayError, match=r"expected among \[0, 1, 2\]; found unknown \[7\]"
+    ):
         select(ds, vertices=[7])
 
 

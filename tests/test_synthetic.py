@@ -97,12 +97,20 @@ def test_folded_gyrification(mesh):
 
 
 def test_scalp_encloses_cortex(mesh):
-    centre = np.asarray(mesh.attrs["head_center_mm"])
-    radius = mesh.attrs["head_radius_mm"]
-    dist = np.linalg.norm(mesh["vertices"].values - centre, axis=-1)
-    assert dist.max() < radius - 5
+    from laminarray.datasets import synthetic_head
+    from laminarray.forward import fit_sphere
+    from laminarray.forward.head import points_inside
+
+    head = synthetic_head()
     scalp = mesh["scalp_vertices"].values
-    np.testing.assert_allclose(np.linalg.norm(scalp - centre, axis=1), radius)
+    centre = fit_sphere(scalp)[0]
+    radius = np.linalg.norm(scalp - centre, axis=1)
+    np.testing.assert_allclose(radius, 92.0)
+    np.testing.assert_allclose(head["scalp_vertices"].values, scalp)
+    assert np.linalg.norm(mesh["vertices"].values - centre, axis=-1).max() < 92.0 - 5
+    inner = (head["inner_skull_vertices"].values, head["inner_skull_faces"].values)
+    assert points_inside(mesh["vertices"].values.reshape(-1, 3), *inner).all()
+    assert "head_center_mm" not in mesh.attrs
     assert mesh["scalp_faces"].dims == ("scalp_face", "corner")
     assert mesh["scalp_faces"].values.max() == mesh.sizes["scalp_vertex"] - 1
 

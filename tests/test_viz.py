@@ -96,19 +96,19 @@ def test_plot_csd_image_equals_input_with_symmetric_limits(tmp_path):
     image = ax.images[0]
     np.testing.assert_array_equal(np.asarray(image.get_array()), csd.values)
     norm = image.norm
-    assert norm.vmin == pytest.approx(-np.abs(csd.values).max())
-    assert norm.vmax == pytest.approx(np.abs(csd.values).max())
+    assert norm.vmin == pytest.approx(-np.percentile(np.abs(csd.values), 99))  # robust
+    assert norm.vmax == pytest.approx(-norm.vmin)
     assert ax.get_ylim() == pytest.approx((3.0, 0.0))  # pial (0 mm) at the top
     assert len(ax.lines) == 2
     assert (tmp_path / "csd.png").stat().st_size > 0
 
 
 def test_plot_csd_proportion_axis_and_errors():
-    ax = viz.plot_csd(_csd(), depth_units="proportion", vlim=2.0, colorbar=False)
+    ax = viz.plot_csd(_csd(), depth_units="proportion", vmax=2.0, colorbar=False)
     assert ax.get_ylim() == pytest.approx((1.0, 0.0))
     assert ax.images[0].norm.vmax == 2.0
     with pytest.raises(lam.LaminarrayError, match="bracket 0"):
-        viz.plot_csd(_csd(), vlim=(0.5, 1.0))
+        viz.plot_csd(_csd(), vmin=0.5, vmax=1.0)
     with pytest.raises(lam.LaminarrayError, match="reduce or select"):
         viz.plot_csd(_csd().expand_dims(trial=3))
 
@@ -182,3 +182,75 @@ def test_plot_coregistration_three_views():
     )
     assert len(fig.axes) == 3
     assert {t.get_text() for t in fig.axes[0].texts} == {"nas", "lpa", "rpa"}
+
+
+def _colorbar_norm(fig):
+    """The norm of the figure's colour bar (the 2-D axes holding it)."""
+    bar = next(ax for ax in fig.axes if getattr(ax, "name", "") != "3d")
+    return bar, bar._colorbar.norm
+
+
+def test_plot_surface_robust_limits_one_outlier_cannot_set_them():
+    mesh = _sheet_mesh()
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(mesh.sizes["vertex"])
+    values[7] = 124.0  # one vertex, as in the demo's t-map
+    fig = viz.plot_surface(mesh, values)
+    bar, norm = _colorbar_norm(fig)
+    peak = np.percentile(np.abs(values), 99)
+    assert peak < 5
+    assert (norm.vmin, norm.vmax) == pytest.approx((-peak, peak))
+    assert isinstance(norm, matplotlib.colors.TwoSlopeNorm)
+    assert bar.get_ylabel() == "value (a.u.)"
+
+
+def test_plot_surface_positive_values_get_a_sequential_map_and_vmin_vmax_work():
+    mesh = _sheet_mesh()
+    thickness = xr.DataArray(
+        np.linspace(1.5, 3.5, mesh.sizes["vertex"]),
+        dims="vertex",
+        name="thickness",
+        attrs={"units": "mm"},
+    )
+    fig = viz.plot_surface(mesh, thickness)
+    bar, norm = _colorbar_norm(fig)
+    assert type(norm) is matplotlib.colors.Normalize
+    assert (norm.vmin, norm.vmax) == pytest.approx(np.percentile(thickness, [1, 99]))
+    assert bar._colorbar.cmap.name == "viridis"
+    assert bar.get_ylabel() == "thickness (mm)"
+    fig = viz.plot_surface(mesh, thickness, vmin=2.0, vmax=3.0)  # no norm= needed
+    assert (_colorbar_norm(fig)[1].vmin, _colorbar_norm(fig)[1].vmax) == (2.0, 3.0)
+
+
+def test_plot_surface_default_view_faces_the_strongest_vertex():
+    mesh = lam.datasets.synthetic_cortex(n_vertices=300, n_layers=2)
+    pial = mesh["vertices"].sel(layer="pial").values
+    for axis, expected in ((2, "dorsal"), (1, "anterior"), (0, "medial")):
+        values = np.zeros(mesh.sizes["vertex"])
+        left = mesh["hemi"].values == "lh"
+        target = np.flatnonzero(left)[np.argmax(pial[left, axis])]
+        values[target] = 5.0
+        fig = viz.plot_surface(mesh, values, hemi="lh", threshold=1.0)
+        assert fig.axes[0].get_title() == f"pial — {expected} (lh)"
+    fig = viz.plot_surface(mesh, values, view=[None, "medial"])  # None avoids a listed view
+    titles = [ax.get_title() for ax in fig.axes[:2]]
+    assert titles[1] == "pial — medial"
+    assert titles[0] != titles[1]
+
+
+def test_plot_surface_threshold_colours_only_faces_touching_drawn_vertices():
+    mesh = _sheet_mesh(6)
+    values = np.zeros(mesh.sizes["vertex"])
+    values[14] = 3.0
+    fig = viz.plot_surface(mesh, values, threshold=1.0, curvature=False, view="dorsal")
+    colours = next(c for c in fig.axes[0].collections if isinstance(c, Poly3DCollection))
+    rgb = colours.get_facecolor()[:, :3]  # (matplotlib may reorder faces by depth)
+    grey = np.isclose(rgb[:, 0], rgb[:, 1]) & np.isclose(rgb[:, 1], rgb[:, 2])
+    touching = (mesh["faces"].values == 14).any(axis=1)
+    assert (~grey).sum() == touching.sum() == 6
+
+
+def test_plot_csd_accepts_a_stored_csd_result():
+    csd = _csd().to_dataset(name="csd")
+    ax = csd.lam.plot_csd()
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), csd["csd"].values)

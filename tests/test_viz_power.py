@@ -101,7 +101,7 @@ def test_surface_faces_roi_and_trials(subject, result, tmp_path):
 
 def test_t_map_colours_follow_the_values(subject, result):
     _, _, mesh = subject
-    fig = plot_roi_power(result, mesh, layer="white", roi_style="none", vlim=5.0)
+    fig = plot_roi_power(result, mesh, layer="white", roi_style="none", vmin=-5.0, vmax=5.0)
     fig.canvas.draw()
     (ax,) = [ax for ax in fig.axes if ax.name == "3d"]
     assert not [c for c in ax.collections if isinstance(c, Path3DCollection | Line3DCollection)]

@@ -10,7 +10,9 @@ from .._lazy import lazy_attributes
 
 _LOCATIONS = {
     "synthetic_cortex": "synthetic",
+    "synthetic_head": "synthetic",
     "fsaverage5_mesh": "fsaverage",
+    "fsaverage_head": "fsaverage",
     "sample": "sample_subject",
 }
 

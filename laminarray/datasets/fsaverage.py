@@ -11,7 +11,7 @@ import xarray as xr
 
 from .._validation import LaminarrayError, MissingDependencyError, check_option
 
-__all__ = ["fsaverage5_mesh"]
+__all__ = ["fsaverage5_mesh", "fsaverage_head"]
 
 #: Vertices per hemisphere of fsaverage5 (icosahedron order 5).
 N_VERTICES_PER_HEMI = 10242
@@ -109,3 +109,40 @@ def fsaverage5_mesh(
     )
     mesh.attrs.update(subject="fsaverage5", coordinate_space="fsaverage surface RAS")
     return mesh
+
+
+def fsaverage_head() -> xr.Dataset:
+    """Head model of fsaverage (inner skull and scalp) from MNE-Python's package data.
+
+    MNE-Python ships fsaverage's inner skull (``fsaverage-inner_skull-bem.fif``,
+    10242 vertices) and scalp (``fsaverage-head.fif``) inside its wheel, in
+    fsaverage's surface RAS (mm here), the frame of :func:`fsaverage5_mesh`:
+    template anatomy gets a matching realistic head without any download.
+
+    Returns
+    -------
+    xarray.Dataset
+        A head model (:func:`laminarray.forward.head_model`), attrs
+        ``subject = "fsaverage"``.
+
+    Raises
+    ------
+    MissingDependencyError
+        Without ``mne``: ``pip install "laminarray[mne]"``.
+
+    Examples
+    --------
+    >>> head = fsaverage_head()  # doctest: +SKIP
+    >>> head.attrs["surfaces"]  # doctest: +SKIP
+    ['inner_skull', 'scalp']
+    """
+    from .._validation import import_optional
+    from ..forward import head_model
+
+    mne = import_optional("mne", "mne", "the fsaverage head model")
+    folder = Path(mne.__file__).parent / "data" / "fsaverage"
+    head = head_model(
+        inner_skull=folder / "fsaverage-inner_skull-bem.fif", scalp=folder / "fsaverage-head.fif"
+    )
+    head.attrs["subject"] = "fsaverage"
+    return head

@@ -2,7 +2,8 @@
 
 Everything is generated (no download) in well under a second at the default
 size, deterministically from ``seed``: the synthetic folded cortex, a helmet
-or OPM array around its scalp, the spherical-head gain, and trials of a
+or OPM array around its scalp, the gain in its head model (single shell by
+default), and trials of a
 20 Hz sine burst from one cortical patch on a known layer plus sensor noise
 at a known SNR. Used by the demo and by tests that need a ground truth (an
 inversion should put the source on ``attrs["true_layer"]`` at
@@ -17,9 +18,11 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, check_option
-from ..forward import helmet_array, lead_field_rms_diff, opm_array, sphere_gain
+from ..forward import gain as forward_gain
+from ..forward import helmet_array, lead_field_rms_diff, opm_array
+from ..schema import time_axis
 from ..simulate import current_density
-from .synthetic import synthetic_cortex
+from .synthetic import synthetic_cortex, synthetic_head
 
 __all__ = ["sample"]
 
@@ -30,6 +33,7 @@ def sample(
     *,
     sensors: str = "helmet",
     n_channels: int = 128,
+    model: str = "single_shell",
     layer: str | int = "pial",
     vertex: int | None = None,
     snr_db: float = -10.0,
@@ -58,6 +62,9 @@ def sample(
         spacing, 6.5 mm offset, radial axis).
     n_channels : int
         Helmet channels (ignored for OPM).
+    model : {"single_shell", "local_spheres", "sphere", "bem"}
+        Forward model of the gain (:func:`laminarray.forward.gain`) in the
+        subject's head (:func:`~laminarray.datasets.synthetic_head`).
     layer : str or int
         Layer of the simulated source (name or index; default ``"pial"``).
     vertex : int, optional
@@ -81,7 +88,8 @@ def sample(
     Returns
     -------
     xarray.DataTree
-        Children as an archive subject: ``mesh`` (mesh with scalp),
+        Children as an archive subject: ``mesh`` (mesh with scalp), ``head``
+        (its head model),
         ``sensor`` (computed simulated data ``data (channel, time, trial)``
         in fT, the ground truth of :func:`laminarray.simulate.current_density`
         and the sensor array variables ``position``, ``orientation``,
@@ -99,8 +107,9 @@ def sample(
     """
     check_option("sensors", sensors, ("helmet", "opm"))
     mesh = synthetic_cortex(n_vertices=n_vertices, n_layers=n_layers, seed=seed)
-    array = helmet_array(n_channels, head=mesh) if sensors == "helmet" else opm_array(mesh)
-    gain = sphere_gain(mesh, array).compute()
+    head = synthetic_head()
+    array = helmet_array(n_channels, head=head) if sensors == "helmet" else opm_array(head)
+    gain = forward_gain(mesh, array, head, model=model).compute()
     if vertex is None:
         vertex = int(mesh["vertex"].values[int(np.argmax(lead_field_rms_diff(gain).values))])
     times = _times(tmin, tmax, sfreq)
@@ -126,11 +135,12 @@ def sample(
     sensor = sim.assign({name: var for name, var in array.data_vars.items()})
     sensor.attrs.update({f"sensor_{k}": v for k, v in array.attrs.items()})
     true_layer = str(sim["source_layer"].values[0])
-    return _tree(mesh, sensor, gain, vertex, true_layer, snr_db, seed, sensors)
+    return _tree(mesh, head, sensor, gain, vertex, true_layer, snr_db, seed, sensors)
 
 
 def _tree(
     mesh: xr.Dataset,
+    head: xr.Dataset,
     sensor: xr.Dataset,
     gain: xr.DataArray,
     vertex: int,
@@ -140,7 +150,8 @@ def _tree(
     sensors: str,
 ) -> xr.DataTree:
     tree = xr.DataTree.from_dict(
-        {"mesh": mesh, "sensor": sensor, "forward": gain.to_dataset()}, name="sample"
+        {"mesh": mesh, "head": head, "sensor": sensor, "forward": gain.to_dataset()},
+        name="sample",
     )
     tree.attrs = {
         "true_vertex": int(vertex),
@@ -158,4 +169,4 @@ def _times(tmin: float, tmax: float, sfreq: float) -> np.ndarray:
         raise LaminarrayError(
             f"need tmin < tmax and sfreq > 0; got tmin={tmin}, tmax={tmax}, sfreq={sfreq}"
         )
-    return tmin + np.arange(round((tmax - tmin) * sfreq) + 1) / sfreq
+    return time_axis(round((tmax - tmin) * sfreq) + 1, sfreq, tmin)

@@ -25,7 +25,7 @@ from scipy.spatial import ConvexHull
 from .. import schema
 from .._validation import LaminarrayError
 
-__all__ = ["synthetic_cortex"]
+__all__ = ["synthetic_cortex", "synthetic_head"]
 
 #: hemisphere centres (mm, RAS) and white-surface ellipsoid semi-axes (mm)
 _HEMI_CENTRES = {"lh": (-38.0, 0.0, 15.0), "rh": (38.0, 0.0, 15.0)}
@@ -37,6 +37,8 @@ _THICKNESS_RANGE_MM = (1.5, 4.5)
 _HEAD_CENTRE_MM = (0.0, 0.0, 15.0)
 _HEAD_RADIUS_MM = 92.0
 _N_SCALP_VERTICES = 642
+#: inner-skull ellipsoid semi-axes (mm): >= 4 mm around the cortex, inside the scalp
+_INNER_SKULL_SEMI_AXES = np.array([86.0, 88.0, 76.0])
 
 
 def synthetic_cortex(n_vertices: int = 4000, n_layers: int = 11, seed: int = 0) -> xr.Dataset:
@@ -63,8 +65,8 @@ def synthetic_cortex(n_vertices: int = 4000, n_layers: int = 11, seed: int = 0) 
         link vectors pointing from pial to white, the same on every layer),
         coords ``layer``, ``depth``, ``vertex``, ``hemi``; plus
         ``scalp_vertices (scalp_vertex, xyz)`` mm and
-        ``scalp_faces (scalp_face, corner)``, and attrs ``head_center_mm``
-        and ``head_radius_mm``.
+        ``scalp_faces (scalp_face, corner)``. Its head model is
+        :func:`synthetic_head`.
 
     Examples
     --------
@@ -105,11 +107,7 @@ def synthetic_cortex(n_vertices: int = 4000, n_layers: int = 11, seed: int = 0) 
         np.concatenate(faces).astype(np.int64),
         orientation=orientation,
         hemi=np.array(hemi),
-        attrs={
-            "head_center_mm": list(_HEAD_CENTRE_MM),
-            "head_radius_mm": _HEAD_RADIUS_MM,
-            "source": f"laminarray.datasets.synthetic_cortex(seed={seed})",
-        },
+        attrs={"source": f"laminarray.datasets.synthetic_cortex(seed={seed})"},
     )
     scalp_pos, scalp_faces = _sphere(_N_SCALP_VERTICES)
     return mesh.assign(
@@ -123,6 +121,45 @@ def synthetic_cortex(n_vertices: int = 4000, n_layers: int = 11, seed: int = 0) 
             scalp_faces,
             {"long_name": "scalp triangle vertex indices (0-based)"},
         ),
+    )
+
+
+def synthetic_head(n_vertices: int = 642) -> xr.Dataset:
+    """The head model of :func:`synthetic_cortex`: an ellipsoidal inner skull in a scalp sphere.
+
+    The inner skull is an ellipsoid (semi-axes 86, 88, 76 mm, at least 4 mm
+    around the cortex of any seed), so realistic-head models differ from the
+    sphere as they do in a real head; the scalp is the 92 mm sphere the
+    helmet and OPM arrays are placed around.
+
+    Parameters
+    ----------
+    n_vertices : int
+        Vertices of each surface (>= 240, enough for a single-shell
+        expansion of order 10).
+
+    Returns
+    -------
+    xarray.Dataset
+        A head model (:func:`laminarray.forward.head_model`), frame ``"mri"``.
+
+    Examples
+    --------
+    >>> head = synthetic_head()
+    >>> head.attrs["surfaces"]
+    ['inner_skull', 'scalp']
+    """
+    from ..forward.head import head_model
+
+    if isinstance(n_vertices, bool) or not isinstance(n_vertices, int | np.integer):
+        raise LaminarrayError(f"`n_vertices` must be an integer, got {n_vertices!r}")
+    if n_vertices < 240:
+        raise LaminarrayError(f"`n_vertices` must be >= 240, got {n_vertices}")
+    unit, faces = _sphere(int(n_vertices))
+    centre = np.asarray(_HEAD_CENTRE_MM)
+    return head_model(
+        inner_skull=(centre + unit * _INNER_SKULL_SEMI_AXES, faces),
+        scalp=(centre + unit * _HEAD_RADIUS_MM, faces),
     )
 
 

@@ -25,9 +25,11 @@ import scipy.fft
 import xarray as xr
 
 from .. import schema
+from .._compute import compute
 from .._projection import align_channels, auto_chunk, fused_projection
 from .._validation import LaminarrayError, check_positive, describe, validate_type
 from ..options import task_budget
+from ..plausibility import check_amplitude
 from . import _kernels
 from .expression_set import LATENCY_ATTRS, LOG_P_ATTRS
 
@@ -55,6 +57,7 @@ def gridsearch(
     stimulus_delivery_latency: float = 0.0,
     seed: int = 0,
     chunks: int | None = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Map where and when sources express a stimulus transform (kymata's grid search).
 
@@ -114,6 +117,9 @@ def gridsearch(
         Vertices (or channels in sensor space) per task. Default: the
         projector's vertex chunks if it is dask-backed, else blocks of about
         16 MB of projector.
+    progress : bool, optional
+        Show a progress bar while computing numpy-backed inputs, on stderr
+        (default :func:`laminarray.options.show_progress`).
 
     Returns
     -------
@@ -134,6 +140,7 @@ def gridsearch(
         recording or transform, off-grid latencies, unknown layers, ...).
     """
     sensor = schema.validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     names, values, t_start, sfreq = _transforms(transform)
     lags = _lags(latencies, sfreq)
     n_splits = _count(n_splits, "n_splits", 2)
@@ -189,7 +196,7 @@ def gridsearch(
     lazy = isinstance(data.data, da.Array) or (
         projector is not None and isinstance(projector.data, da.Array)
     )
-    return result if lazy else result.compute()
+    return result if lazy else compute(result, progress=progress)[0]
 
 
 # --------------------------------------------------------------------------- inputs

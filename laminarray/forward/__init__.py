@@ -7,6 +7,9 @@
   :func:`helmet_array`, :func:`opm_array`, fiducials, SSP projectors (:func:`apply_ssp`).
 - :mod:`~laminarray.forward.mne_sensors`: :func:`sensors_from_mne` (every coil type MNE
   describes, CTF compensation folded into the weights, SSP projectors carried).
+- :mod:`~laminarray.forward.head`: :func:`head_model`, :func:`read_head_model` (head
+  surfaces and spheres, validated).
+- :mod:`~laminarray.forward.gain`: :func:`gain` (single shell, local spheres, sphere, BEM).
 - :mod:`~laminarray.forward.sphere`: :func:`sphere_gain` (Sarvas), :func:`fit_sphere`.
 - :mod:`~laminarray.forward.leadfield`: :func:`leadfield` (random / compute / load),
   :func:`save_leadfield_npz`.
@@ -18,6 +21,8 @@
 from __future__ import annotations
 
 from .diagnostics import gain_norms, lead_field_rms_diff
+from .gain import gain
+from .head import head_model, read_head_model
 from .headshape import HeadshapeFit, coregister_headshape
 from .leadfield import leadfield, save_leadfield_npz
 from .mne_sensors import sensors_from_mne
@@ -52,8 +57,10 @@ __all__ = [
     "coregister",
     "coregister_headshape",
     "fit_sphere",
+    "gain",
     "gain_norms",
     "head_fiducials",
+    "head_model",
     "helmet_array",
     "invert_transform",
     "lead_field_rms_diff",
@@ -61,6 +68,7 @@ __all__ = [
     "make_fiducials",
     "make_sensors",
     "opm_array",
+    "read_head_model",
     "rigid_transform",
     "save_leadfield_npz",
     "scalp_surface",

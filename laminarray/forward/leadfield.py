@@ -1,8 +1,9 @@
 """One entry point for gain matrices: random, computed or loaded (CaliBrain-style).
 
 ``leadfield("random", ...)`` gives a reproducible random gain for tests,
-``leadfield("compute", mesh=..., sensors=...)`` the spherical-head gain of
-:func:`~laminarray.forward.sphere_gain`, and ``leadfield("load", path=...)``
+``leadfield("compute", mesh=..., sensors=..., head=...)`` the gain of
+:func:`~laminarray.forward.gain` in a head model (without ``head``, the
+spherical-head gain of :func:`~laminarray.forward.sphere_gain`), and ``leadfield("load", path=...)``
 reads one from a study archive, a ``.npz`` file (:func:`save_leadfield_npz`
 layout) or an SPM ``SPMgainmatrix_*.mat`` file. Every mode returns a gain
 ``(channel, layer, vertex[, xyz])`` in fT/nAm with the metadata in attrs
@@ -27,6 +28,7 @@ from .._validation import LaminarrayError, check_option
 from ..io.calibrain import read_calibrain_leadfield
 from ..io.calibrain import write_calibrain_leadfield as save_leadfield_npz
 from ..schema import gain_dataarray, validate_gain
+from .gain import gain
 from .sphere import sphere_gain
 
 __all__ = ["leadfield", "save_leadfield_npz"]
@@ -39,8 +41,11 @@ def leadfield(
     *,
     mesh: xr.Dataset | None = None,
     sensors: xr.Dataset | None = None,
+    head: xr.Dataset | None = None,
+    model: str | None = None,
     path: str | os.PathLike | None = None,
     orientation: str = "fixed",
+    reduce_rank: bool = False,
     n_channels: int = 64,
     n_layers: int = 2,
     n_vertices: int = 100,
@@ -58,8 +63,10 @@ def leadfield(
         - ``"random"``: i.i.d. standard-normal gain (fT/nAm) of shape
           ``(n_channels, n_layers, n_vertices[, 3])``, or the shape of
           ``sensors`` x ``mesh`` when given; reproducible with ``seed``.
-        - ``"compute"``: :func:`~laminarray.forward.sphere_gain` of ``mesh``
-          and ``sensors`` (lazy, chunked over vertices).
+        - ``"compute"``: :func:`~laminarray.forward.gain` of ``mesh`` and
+          ``sensors`` in the head model ``head`` (lazy, chunked over
+          vertices); without ``head``, :func:`~laminarray.forward.sphere_gain`
+          (sphere from ``center``/``radius`` or the mesh's scalp).
         - ``"load"``: from ``path``: a study archive directory (the gain of
           ``group``, default the only ``.../forward`` group), a CaliBrain
           ``.npz`` file (one layer unless the file names its layers; use
@@ -68,16 +75,26 @@ def leadfield(
           layers, read with :mod:`laminarray.io`).
     mesh, sensors : xarray.Dataset, optional
         Mesh and sensor array (``compute``; shape and labels for ``random``).
+    head : xarray.Dataset, optional
+        Head model (``compute``; :func:`~laminarray.forward.head_model`).
+    model : {"single_shell", "local_spheres", "sphere", "bem"}, optional
+        Forward model (``compute``; default ``"single_shell"`` with a head
+        model, ``"sphere"`` without).
     path : path-like, optional
         File or archive to load.
     orientation : {"fixed", "free"}
         Fixed (mesh orientations) or free (trailing ``xyz``) sources.
+    reduce_rank : bool
+        ``compute``: drop each dipole's weakest direction (SPM's MEG
+        convention; see :func:`~laminarray.forward.gain`).
     n_channels, n_layers, n_vertices : int
         Shape of a random gain; ``n_layers`` also splits an SPM gain file.
     seed : int
         Seed of the random gain.
-    center, radius, chunks
-        Passed to :func:`~laminarray.forward.sphere_gain`.
+    center, radius
+        Sphere of a ``compute`` without ``head`` (mm).
+    chunks : int, optional
+        Vertices per chunk of a computed gain.
     group : str, optional
         Archive group holding the gain (e.g. ``"sub-01/forward"``).
 
@@ -98,7 +115,15 @@ def leadfield(
     if mode == "compute":
         if mesh is None or sensors is None:
             raise LaminarrayError("leadfield('compute') needs `mesh=` and `sensors=`")
-        return sphere_gain(mesh, sensors, center, radius, orientation=orientation, chunks=chunks)
+        options = {"orientation": orientation, "reduce_rank": reduce_rank, "chunks": chunks}
+        if head is not None:
+            return gain(mesh, sensors, head, model=model or "single_shell", **options)
+        if model not in (None, "sphere"):
+            raise LaminarrayError(
+                f"leadfield('compute', model={model!r}) needs a head model: pass `head=` "
+                "(laminarray.forward.head_model / read_head_model)"
+            )
+        return sphere_gain(mesh, sensors, center, radius, **options)
     if mode == "random":
         return _random(mesh, sensors, orientation, n_channels, n_layers, n_vertices, seed)
     if path is None:

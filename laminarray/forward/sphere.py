@@ -25,23 +25,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
-from scipy import sparse
 
 from .._validation import LaminarrayError, check_option, describe
-from ..options import task_budget
-from ..schema import as_str, gain_dataarray, validate_mesh
-from .sensors import channel_units, coil_geometry
+from ..schema import validate_mesh
+from ._assembly import lazy_gain, weight_operator
+from .sensors import coil_geometry
 
-__all__ = ["fit_sphere", "sphere_gain"]
+__all__ = ["SphereKernel", "fit_sphere", "sarvas_gain", "sphere_gain"]
 
 #: mu0 / (4 pi) * 1 nAm / 1 mm^2, in fT
 FIELD_SCALE = 1e5
-#: one dask task's output chunk, as a multiple of the ``task_bytes`` option (8 MiB at
-#: the default)
-_CHUNK_SCALE = 0.125
 #: entries of one (n_points, n_dipoles) kernel temporary (cache-sized sub-blocks)
 _CACHE_ENTRIES = 2**16
 
@@ -84,6 +79,7 @@ def sphere_gain(
     radius: float | None = None,
     *,
     orientation: str = "fixed",
+    reduce_rank: bool = False,
     chunks: int | None = None,
     dtype: Any = np.float64,
 ) -> xr.DataArray:
@@ -92,7 +88,8 @@ def sphere_gain(
     Lazy: returns a dask-backed gain chunked along ``vertex``; each task
     computes one chunk of vertices (all layers) against every coil
     integration point, in cache-sized sub-blocks, so peak memory is a few
-    output chunks whatever the mesh size.
+    output chunks whatever the mesh size. :func:`laminarray.forward.gain`
+    with ``model="sphere"`` calls this with the sphere of a head model.
 
     Parameters
     ----------
@@ -105,8 +102,7 @@ def sphere_gain(
         Sensor array from :mod:`laminarray.forward.sensors`.
     center : array (3,), optional
         Sphere centre in mm. Default: least-squares sphere of the mesh's
-        ``inner_skull_vertices`` if present, else its ``scalp_vertices``,
-        else the mesh attrs ``head_center_mm``/``head_radius_mm``.
+        ``inner_skull_vertices`` if present, else its ``scalp_vertices``.
     radius : float, optional
         Sphere radius in mm, only used to check that every dipole is inside
         and every sensor outside (the field does not depend on it). Default:
@@ -115,6 +111,10 @@ def sphere_gain(
     orientation : {"fixed", "free"}
         ``"fixed"`` uses the mesh's ``orientation``; ``"free"`` returns the
         gain of unit dipoles along x, y and z (trailing ``xyz`` dim).
+    reduce_rank : bool
+        Drop each dipole's weakest direction before fixing the orientation
+        (for a sphere the radial direction, whose field is already zero, so
+        this changes nothing but rounding).
     chunks : int, optional
         Vertices per chunk (default: ~8 MB of output per chunk; the kernel
         itself works on cache-sized sub-blocks).
@@ -127,7 +127,7 @@ def sphere_gain(
         ``gain (channel, layer, vertex[, xyz])`` in fT/nAm with the mesh's
         layer/vertex coords, source positions as coords ``source_x``,
         ``source_y``, ``source_z (layer, vertex)`` (mm), and attrs
-        ``forward_model``, ``orientation``, ``sensor_kind``,
+        ``forward_model``, ``orientation``, ``reduce_rank``, ``sensor_kind``,
         ``sphere_center_mm``, ``sphere_radius_mm`` (and the sensors'
         ``compensation_grade``/``coord_frame`` as ``sensor_*``). Units are the
         channels' units per nAm (``fT/nAm``, ``fT/mm/nAm`` for planar
@@ -144,97 +144,64 @@ def sphere_gain(
     mesh = validate_mesh(mesh)
     coil_pos, coil_ori, weights = coil_geometry(sensors)
     center, radius = _sphere(mesh, coil_pos, center, radius)
-    src = mesh["vertices"].values - center
-    _check_geometry(src, coil_pos - center, radius)
-    if orientation == "fixed":
-        if "orientation" not in mesh:
-            raise LaminarrayError(
-                "a fixed-orientation gain needs the mesh's `orientation (layer, vertex, xyz)`; "
-                "compute one with laminarray.surf or pass orientation='free'"
-            )
-        moments = mesh["orientation"].values
-    else:
-        moments = None
-    n_layers, n_vertices, _ = src.shape
-    if chunks is None:
-        per_vertex = 8 * weights.shape[0] * n_layers * (1 if moments is not None else 3)
-        chunks = max(1, task_budget(_CHUNK_SCALE) // per_vertex)
-    chunks = int(min(chunks, n_vertices))
-    fixed = moments is not None
-    blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]
-    if fixed:
-        blocks.append(da.from_array(moments, chunks=(n_layers, chunks, 3)))
-    lazy = da.map_blocks(
-        _gain_block,
-        *blocks,
-        coil_pos=coil_pos - center,
-        coil_ori=coil_ori,
-        weights=_weight_operator(weights),
-        out_dtype=np.dtype(dtype),
-        dtype=np.dtype(dtype),
-        drop_axis=2 if fixed else None,
-        new_axis=0,
-        chunks=((weights.shape[0],), (n_layers,), blocks[0].chunks[1])
-        + (() if fixed else ((3,),)),
-        meta=np.empty((0,) * (3 if fixed else 4), dtype=dtype),
-    )
-    positions = mesh["vertices"].values
-    gain = gain_dataarray(
-        lazy,
-        sensors["channel"].values,
-        layers=mesh["layer"].values,
-        vertices=mesh["vertex"].values,
-        depth=mesh["depth"].values,
-        hemi=mesh["hemi"].values if "hemi" in mesh.coords else None,
-        ch_types=sensors["ch_type"].values if "ch_type" in sensors.coords else "MEG",
-        units=f"{channel_units(sensors)}/nAm",
+    _check_geometry(mesh["vertices"].values - center, coil_pos - center, radius)
+    return lazy_gain(
+        mesh,
+        sensors,
+        SphereKernel(center, coil_pos, coil_ori, weights),
+        orientation=orientation,
+        reduce_rank=reduce_rank,
+        chunks=chunks,
+        dtype=dtype,
         attrs={
             "forward_model": "single sphere (Sarvas)",
-            "orientation": orientation,
-            "sensor_kind": str(sensors.attrs.get("kind", "magnetometer")),
             "sphere_center_mm": [float(c) for c in center],
             "sphere_radius_mm": float(radius),
         },
     )
-    if channel_units(sensors) == "mixed":
-        gain = gain.assign_coords(ch_units=("channel", as_str(sensors["ch_units"].values)))
-    for name in ("compensation_grade", "coord_frame"):
-        if name in sensors.attrs:
-            gain.attrs[f"sensor_{name}"] = sensors.attrs[name]
-    return gain.assign_coords(
-        {
-            f"source_{axis}": (("layer", "vertex"), positions[..., i], {"units": "mm"})
-            for i, axis in enumerate("xyz")
-        }
-    )
 
 
-def _gain_block(
-    src: np.ndarray,
-    moments: np.ndarray | None = None,
-    *,
-    coil_pos: np.ndarray,
-    coil_ori: np.ndarray,
-    weights: Any,
-    out_dtype: np.dtype,
-) -> np.ndarray:
-    """Dask block: (layer, v, 3) dipoles -> (channel, layer, v) or (channel, layer, v, 3).
+class SphereKernel:
+    """Channel-level Sarvas field of dipoles for one sphere (a :mod:`._assembly` kernel).
 
-    The kernel runs on sub-blocks of dipoles small enough for its temporaries
-    to stay in the CPU cache (~``_CACHE_ENTRIES`` per temporary).
+    Parameters
+    ----------
+    center : ndarray, shape (3,)
+        Sphere centre in mm.
+    coil_pos, coil_ori : ndarray, shape (n_coils, 3)
+        Integration points (mm) and their sensed directions.
+    weights : ndarray, shape (n_channels, n_coils)
+        The channels' weights of the points (dense or sparse).
     """
-    n_layers, n_v, _ = src.shape
-    dip = src.reshape(-1, 3)
-    flat_q = None if moments is None else moments.reshape(-1, 3)
-    free = () if moments is not None else (3,)
-    n_channels = weights.shape[0]
-    out = np.empty((n_channels, dip.shape[0], *free), dtype=out_dtype)
-    step = max(16, _CACHE_ENTRIES // coil_pos.shape[0])
-    for start in range(0, dip.shape[0], step):
-        part = slice(start, start + step)
-        g = sarvas_gain(dip[part], coil_pos, coil_ori, None if flat_q is None else flat_q[part])
-        out[:, part] = (weights @ g.reshape(g.shape[0], -1)).reshape((n_channels, -1, *free))
-    return out.reshape((n_channels, n_layers, n_v, *free))
+
+    def __init__(
+        self, center: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray, weights: Any
+    ) -> None:
+        self.center = np.asarray(center, dtype=np.float64)
+        self.points = coil_pos - self.center
+        self.normals = coil_ori
+        self.weights = weight_operator(weights)
+
+    def __call__(self, dipoles: np.ndarray, moments: np.ndarray | None) -> np.ndarray:
+        """``(n_channels, n[, 3])`` fT/nAm for dipoles ``(n, 3)`` mm (see the module docs).
+
+        Runs on sub-blocks of dipoles small enough for the kernel's
+        temporaries to stay in the CPU cache (~``_CACHE_ENTRIES`` each).
+        """
+        dip = dipoles - self.center
+        free = () if moments is not None else (3,)
+        n_channels = self.weights.shape[0]
+        out = np.empty((n_channels, dip.shape[0], *free))
+        step = max(16, _CACHE_ENTRIES // self.points.shape[0])
+        for start in range(0, dip.shape[0], step):
+            part = slice(start, start + step)
+            g = sarvas_gain(
+                dip[part], self.points, self.normals, None if moments is None else moments[part]
+            )
+            out[:, part] = (self.weights @ g.reshape(g.shape[0], -1)).reshape(
+                (n_channels, -1, *free)
+            )
+        return out
 
 
 def sarvas_gain(
@@ -306,13 +273,6 @@ def sarvas_gain(
         field *= FIELD_SCALE
         out.append(field)
     return out[0] if moments is not None else np.stack(out, axis=-1)
-
-
-def _weight_operator(weights: np.ndarray) -> Any:
-    """``coil_weight`` as CSR when sparse (separate coils per channel), else dense."""
-    if np.count_nonzero(weights) < 0.25 * weights.size:
-        return sparse.csr_array(weights)
-    return weights
 
 
 def _sphere(

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import xarray as xr
 
 from .._validation import LaminarrayError, describe
+from ..plausibility import check_amplitude, check_window
 from ..schema import (
     as_str,
     check_consistent,
@@ -20,8 +21,9 @@ from ..schema import (
     validate_mesh,
     validate_sensor,
 )
-from ..schema._vocabulary import split_units
+from ..schema._vocabulary import sampling_rate, split_units
 from ..schema.selection import layer_names
+from ..schema.validators import select_mesh_layers
 from .modes import inversion_samples
 from .rank import DataRank, data_rank
 from .sensor_space import channel_modality
@@ -102,9 +104,10 @@ def prepare(
         unknown layer, no way to build the smoothing operator.
     """
     sensor = validate_sensor(sensor)
+    check_amplitude(sensor)
     gain = validate_gain(gain)
     if mesh is not None:
-        mesh = validate_mesh(mesh)
+        mesh = select_mesh_layers(validate_mesh(mesh), gain, "gain")
     if "xyz" in gain.dims:
         raise LaminarrayError(
             "`gain` has a free orientation (dim 'xyz'); the inversions need a fixed-orientation "
@@ -169,7 +172,7 @@ def prepare(
 def _sfreq(sensor: xr.Dataset, times: np.ndarray) -> float:
     if times.size < 2:
         raise LaminarrayError("sensor data need at least 2 samples to invert")
-    sfreq = float(sensor.attrs.get("sfreq", 1.0 / np.median(np.diff(times))))
+    sfreq = float(sensor.attrs.get("sfreq", sampling_rate(times)))
     nearest = round(sfreq)
     return float(nearest) if abs(sfreq - nearest) < 1e-6 * sfreq else sfreq
 
@@ -192,7 +195,7 @@ def _smoothing(
             )
         from ..surf.smoothing import smoothing_operator
 
-        return sp.csc_array(smoothing_operator(mesh.sel(layer=gain["layer"].values), patch_size))
+        return sp.csc_array(smoothing_operator(select_mesh_layers(mesh, gain, "gain"), patch_size))
     matrix = sp.csc_array(smoothing, dtype=np.float64)
     shape = matrix.shape
     if shape == (n_sources, n_sources):
@@ -213,12 +216,8 @@ def woi_samples(woi: tuple[float, float] | None, times: np.ndarray, sfreq: float
     if woi is None:
         woi_ms = (-math.inf, math.inf)
     else:
-        woi_ms = (1000.0 * woi[0], 1000.0 * woi[1])
-        if woi[1] < times[0] or woi[0] > times[-1]:
-            raise LaminarrayError(
-                f"`woi` = {tuple(woi)} s lies outside the data ({times[0]:.6g} to "
-                f"{times[-1]:.6g} s)"
-            )
+        start, end = check_window(woi, times, "woi")
+        woi_ms = (1000.0 * start, 1000.0 * end)
     samples = inversion_samples(woi_ms, times, sfreq)
     if samples.size < 2:
         raise LaminarrayError(

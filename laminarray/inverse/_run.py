@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._progress import Progress
 from .._validation import LaminarrayError
 from ._inputs import Problem, woi_samples
 from ._kernels import Fit, Stopwatch, fit_ebb, fit_msp
@@ -101,6 +102,8 @@ def run(
     settings: InversionSettings,
     *,
     reduced: Reduced | None = None,
+    progress: bool | None = False,
+    label: str = "inversion",
 ) -> RunResult:
     """Invert ``problem`` with ``settings`` over every cross-validation fold.
 
@@ -111,6 +114,11 @@ def run(
         forward models when ``n_spatial_modes="all"``, where the modes and
         scales of the data depend on the data only); used when there is no
         cross-validation.
+    progress : bool, optional
+        Report folds and stages on stderr (None: the ``progress`` option);
+        False by default, for the inversions run inside a comparison.
+    label : str
+        Name shown on the progress line.
     """
     samples = woi_samples(settings.woi, problem.times, problem.sfreq)
     patches = _patches(problem, settings)
@@ -119,38 +127,42 @@ def run(
     )
     free, errors = [], []
     timings: dict[str, float] = {}
-    for train, test in splits:
-        watch = Stopwatch()
-        gain = problem.gain[train] if test.size else problem.gain
-        data = problem.data if test.size == 0 else problem.data[train]
-        space = sensor_space(
-            gain,
-            problem.modality[train],
-            settings.n_spatial_modes,
-            problem.rank,
-            train if test.size else None,
-        )
-        scale = space.data_scale(
-            data, samples, problem.times, foi=settings.foi, hann=settings.hann
-        )
-        if reduced is None or test.size:
-            reduced = reduce_window(
-                data,
-                space.data_modes(scale),
-                samples,
-                problem.times,
-                foi=settings.foi,
-                n_temp_modes=settings.n_temp_modes,
-                hann=settings.hann,
+    with Progress(label, len(splits), "folds", progress=progress) as bar:
+        for train, test in splits:
+            watch = Stopwatch()
+            gain = problem.gain[train] if test.size else problem.gain
+            data = problem.data if test.size == 0 else problem.data[train]
+            space = sensor_space(
+                gain,
+                problem.modality[train],
+                settings.n_spatial_modes,
+                problem.rank,
+                train if test.size else None,
             )
-        watch.lap("modes")
-        fit = fit_space(space, scale, gain, problem, reduced, settings.method, patches)
-        for stage, seconds in {**watch.times, **fit.timings}.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        free.append(fit.free_energy)
-        if test.size:
-            factor = space.channel_factor(scale, problem.modality)
-            errors.append(_channel_error(problem, fit, train, test, settings.hann, factor))
+            scale = space.data_scale(
+                data, samples, problem.times, foi=settings.foi, hann=settings.hann
+            )
+            if reduced is None or test.size:
+                bar.set_stage("reducing the data")
+                reduced = reduce_window(
+                    data,
+                    space.data_modes(scale),
+                    samples,
+                    problem.times,
+                    foi=settings.foi,
+                    n_temp_modes=settings.n_temp_modes,
+                    hann=settings.hann,
+                )
+            watch.lap("modes")
+            bar.set_stage(f"fitting {settings.method}")
+            fit = fit_space(space, scale, gain, problem, reduced, settings.method, patches)
+            for stage, seconds in {**watch.times, **fit.timings}.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            free.append(fit.free_energy)
+            if test.size:
+                factor = space.channel_factor(scale, problem.modality)
+                errors.append(_channel_error(problem, fit, train, test, settings.hann, factor))
+            bar.advance()
     return RunResult(
         fit=fit,
         modes=space.modes,
@@ -374,6 +386,7 @@ def invert(
     smoothing: Any,
     settings: InversionSettings,
     priors: Any = None,
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Validate, invert and label: the body of the public inversion functions."""
     from ._inputs import flat_priors, prepare
@@ -383,4 +396,5 @@ def invert(
     )
     if priors is not None:
         settings = replace(settings, priors=tuple(flat_priors(priors, problem.gain_template)))
-    return to_dataset(problem, settings, run(problem, settings))
+    label = f"invert_{settings.method.lower()}"
+    return to_dataset(problem, settings, run(problem, settings, progress=progress, label=label))

@@ -19,6 +19,7 @@ from .._projection import (
 )
 from .._validation import LaminarrayError, describe
 from ..options import task_budget
+from ..plausibility import check_amplitude, check_selection
 from ..power._features import mode_features
 from ..power._window import covered_samples
 from ..schema import as_projector, select_layers, validate_sensor
@@ -97,8 +98,11 @@ def apply_inverse(
         temporal_projector = inverse["temporal_projector"]
     projector = select_layers(as_projector(inverse), layers)
     sensor = validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     if vertices is not None:
-        projector = projector.sel(vertex=np.atleast_1d(vertices))
+        projector = projector.sel(
+            vertex=check_selection(vertices, projector["vertex"], "vertices")
+        )
     data = align_channels(sensor["data"], projector)
     units = str(projector.attrs["units"])
     sensor_units, source_units = (

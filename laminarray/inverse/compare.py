@@ -16,7 +16,9 @@ import dask
 import numpy as np
 import xarray as xr
 
+from .._compute import compute
 from .._validation import LaminarrayError, check_option, check_positive
+from ..plausibility import check_window
 from ._inputs import Problem, prepare, woi_samples
 from ._run import fit_space, run
 from .modes import inversion_samples, reduce_window
@@ -34,6 +36,7 @@ def compare_layers(
     method: str = "EBB",
     *,
     smoothing: Any = None,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> xr.Dataset:
     """Invert every layer's forward model separately and collect the free energies.
@@ -48,6 +51,9 @@ def compare_layers(
         As in :func:`laminarray.inverse.invert_ebb`; ``smoothing`` may be one
         layer's (vertices x vertices) or the whole (sources x sources) operator.
     method : {"EBB", "MSP"}
+    progress : bool, optional
+        Show a progress bar over the per-layer inversions on stderr (default
+        :func:`laminarray.options.show_progress`).
     **kwargs
         Other settings of :func:`~laminarray.inverse.invert_ebb` /
         :func:`~laminarray.inverse.invert_msp` (``patch_size``, ``n_temp_modes``,
@@ -92,7 +98,7 @@ def compare_layers(
             hann=settings.hann,
         )
     tasks = [dask.delayed(_layer_scores)(p, settings, shared) for p in problems]
-    scores = np.asarray(dask.compute(*tasks), dtype=np.float64).reshape(len(layers), 2)
+    scores = np.asarray(compute(*tasks, progress=progress), dtype=np.float64).reshape(-1, 2)
     coords = {"layer": layers}
     if "depth" in gain.coords:
         coords["depth"] = ("layer", np.asarray(gain["depth"].values))
@@ -200,6 +206,7 @@ def sliding_window(
     foi: tuple[float, float] = (0.0, 256.0),
     hann: bool = True,
     rank: str | int = "auto",
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Per-layer free energy in sliding time windows (laMEG ``sliding_window_model_comparison``).
 
@@ -231,6 +238,9 @@ def sliding_window(
         Hann taper for the temporal modes (default True).
     rank : "auto", "full" or int
         Rank of the sensor data (see :class:`~laminarray.inverse.InversionSettings`).
+    progress : bool, optional
+        Show a progress bar over the blocks of windows on stderr (default
+        :func:`laminarray.options.show_progress`).
 
     Returns
     -------
@@ -259,12 +269,8 @@ def sliding_window(
     if windows is None:
         windows = sliding_windows(times, win_size, overlap, n_temp_modes)
     windows = np.asarray(windows, dtype=np.float64).reshape(-1, 2)
-    outside = (windows[:, 1] < times[0]) | (windows[:, 0] > times[-1])
-    if outside.any():
-        raise LaminarrayError(
-            f"`windows` {windows[outside][:3].tolist()} s lie outside the data "
-            f"({times[0]:.6g} to {times[-1]:.6g} s)"
-        )
+    for window in windows:
+        check_window(window, times, "windows")
     samples = [inversion_samples(tuple(1000.0 * w), times, sfreq) for w in windows]
     spaces = [sensor_space(p.gain, p.modality, n_spatial_modes, p.rank) for p in problems]
     blocks = [
@@ -273,7 +279,11 @@ def sliding_window(
         )
         for start in range(0, len(samples), WINDOWS_PER_TASK)
     ]
-    free = np.concatenate(dask.compute(*blocks), axis=1) if blocks else np.zeros((len(layers), 0))
+    free = (
+        np.concatenate(compute(*blocks, progress=progress), axis=1)
+        if blocks
+        else np.zeros((len(layers), 0))
+    )
     coords: dict[str, Any] = {
         "layer": layers,
         "window_start": ("window", windows[:, 0], {"units": "s"}),

@@ -55,6 +55,9 @@ PARAMETERS = """
         the signal subspace when there are fewer dimensions than channels
         (attrs ``data_rank``, ``data_rank_source``); ``"full"`` skips the
         analysis (laMEG); an int imposes the rank.
+    progress : bool, optional
+        Report the folds and stages on stderr (default
+        :func:`laminarray.options.show_progress`).
 """
 
 RETURNS = """
@@ -93,6 +96,7 @@ def invert_ebb(
     layer: str | None = None,
     seed: int = 0,
     rank: str | int = "auto",
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Empirical Bayesian beamformer inversion with SPM's free energy.
 
@@ -123,7 +127,7 @@ def invert_ebb(
         seed=seed,
         rank=rank,
     )
-    return invert(sensor, gain, mesh, smoothing, settings)
+    return invert(sensor, gain, mesh, smoothing, settings, progress=progress)
 
 
 invert_ebb.__doc__ = (invert_ebb.__doc__ or "").format(parameters=PARAMETERS, returns=RETURNS)

@@ -63,7 +63,7 @@ def inversion_samples(
     The window edges (ms) are clipped to the epoch and truncated toward zero
     to whole milliseconds; then the fractional sample positions
     ``(t/1000 − t₀)·fs + 1`` of the two edges define a MATLAB colon range
-    whose elements are truncated.
+    (step 1) whose elements are truncated: always consecutive samples.
 
     Parameters
     ----------
@@ -88,7 +88,9 @@ def inversion_samples(
     count = math.floor(stop - start + tol) + 1
     if count < 1:
         return np.zeros(0, dtype=np.int64)
-    return np.trunc(start + np.arange(count)).astype(np.int64) - 1
+    # trunc(start + k) = trunc(start) + k: consecutive samples even when float
+    # noise puts ``start`` a hair below an integer (``start + k`` may round up)
+    return math.trunc(start) - 1 + np.arange(count, dtype=np.int64)
 
 
 def _round_ms(value: float) -> float:

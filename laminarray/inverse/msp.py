@@ -31,6 +31,7 @@ def invert_msp(
     layer: str | None = None,
     seed: int = 0,
     rank: str | int = "auto",
+    progress: bool | None = None,
 ) -> xr.Dataset:
     """Multiple sparse priors inversion with SPM's free energy.
 
@@ -67,7 +68,7 @@ def invert_msp(
         seed=seed,
         rank=rank,
     )
-    return invert(sensor, gain, mesh, smoothing, settings, priors=priors)
+    return invert(sensor, gain, mesh, smoothing, settings, priors=priors, progress=progress)
 
 
 invert_msp.__doc__ = (invert_msp.__doc__ or "").format(parameters=PARAMETERS, returns=RETURNS)

@@ -45,6 +45,7 @@ __all__ = [
     "read_calibrain_leadfield",
     "read_fiducials",
     "read_gifti_mesh",
+    "read_lameg_dataset",
     "read_lameg_sources",
     "read_nkg",
     "read_opm_positions",
@@ -67,6 +68,7 @@ __all__ = [
 
 # name -> submodule providing it (imported on first access)
 _LAZY = {
+    "read_lameg_dataset": "lameg",
     "read_lameg_sources": "lameg",
     "lameg_to_archive": "lameg",
 }

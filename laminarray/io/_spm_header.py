@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..schema import time_axis
 from ._dat import DatLayout, parse_spm_dtype
 from ._matfile import MatFile, as_records, as_scalar, as_text, as_vector
 from ._units import length_factor
@@ -49,7 +50,7 @@ class SPMHeader:
     @property
     def times(self) -> np.ndarray:
         """Sample times in s: ``timeOnset + arange(Nsamples) / Fsample``."""
-        return self.time_onset + np.arange(self.n_samples) / self.fsample
+        return time_axis(self.n_samples, self.fsample, self.time_onset)
 
 
 def open_spm(path: str | Path) -> MatFile:

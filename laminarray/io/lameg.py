@@ -33,6 +33,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from .. import schema
+from .._compute import progress_bar
 from ..surf.laminae import LAMINAE
 from .errors import FileFormatError, MissingFileError
 
@@ -320,6 +321,7 @@ def lameg_to_archive(
     *,
     mode: str = "w",
     units: str = "nAm",
+    progress: bool | None = None,
 ) -> str:
     """Convert a laMEG 0.2.1 source file into a group of a laminarray study archive.
 
@@ -341,6 +343,9 @@ def lameg_to_archive(
         Replace an existing group, or refuse to.
     units : str
         Units of the source values (default ``"nAm"``).
+    progress : bool, optional
+        Show a progress bar over the copied chunks on stderr (default
+        :func:`laminarray.options.show_progress`).
 
     Returns
     -------
@@ -356,15 +361,16 @@ def lameg_to_archive(
             f"{path}: the file has no `subject_id` attribute; pass `subject=` to lameg_to_archive"
         )
     group = f"{subject}/source/{name}"
-    archive.save(
-        ds,
-        store,
-        group,
-        mode=mode,
-        provenance={
-            "function": "laminarray.io.lameg_to_archive",
-            "parameters": {"subject": str(subject), "name": name, "units": units},
-            "inputs": [str(path)],
-        },
-    )
+    with progress_bar(progress):
+        archive.save(
+            ds,
+            store,
+            group,
+            mode=mode,
+            provenance={
+                "function": "laminarray.io.lameg_to_archive",
+                "parameters": {"subject": str(subject), "name": name, "units": units},
+                "inputs": [str(path)],
+            },
+        )
     return group

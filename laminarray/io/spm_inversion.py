@@ -21,7 +21,7 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from .._validation import LaminarrayError, validate_type
-from ..schema import mesh_dataset, projector_dataarray, validate_projector
+from ..schema import mesh_dataset, projector_dataarray, time_axis, validate_projector
 from ._matfile import MatFile, as_scalar, as_text, as_vector
 from ._spm_header import field, open_spm, read_channels
 from .errors import FileFormatError, InversionNotFoundError
@@ -329,7 +329,7 @@ def _times(mat: MatFile) -> np.ndarray:
     fs = field(mat, ("Fsample",), as_scalar, "sampling rate")
     onset = field(mat, ("timeOnset",), as_scalar, "time onset")
     n = int(field(mat, ("Nsamples",), as_scalar, "samples"))
-    return onset + np.arange(n) / fs
+    return time_axis(n, fs, onset)
 
 
 def _temporal_projector(

@@ -15,6 +15,8 @@ from .. import schema
 from .._compute import active_client
 from .._compute import compute as _compute
 from .._validation import LaminarrayError, check_option
+from ..plausibility import check_amplitude, check_trials
+from ..schema import validate_sensor
 from ..schema.selection import layer_names
 from ..stats import ttest_rel_corrected
 from ._staging import stage_trials
@@ -161,7 +163,7 @@ def roi_power(
     vertex_chunk: int | None = None,
     trial_chunk: int | None = None,
     compute: bool = True,
-    progress: bool = False,
+    progress: bool | None = None,
     stage_to_disk: bool | None = None,
     scratch: str | None = None,
 ) -> xr.Dataset:
@@ -221,9 +223,10 @@ def roi_power(
     compute : bool
         Compute now (default) and return a numpy-backed Dataset; False returns
         the lazy Dataset (nothing computed; an empty ROI raises at compute time).
-    progress : bool
+    progress : bool, optional
         Show a progress bar while computing (distributed's when a Client is
-        active, dask's otherwise).
+        active, dask's otherwise); default
+        :func:`laminarray.options.show_progress`.
     stage_to_disk : bool, optional
         With ``compute``: write the per-(layer, vertex, trial) changes to a
         temporary Zarr store one trial chunk at a time, then derive the
@@ -256,6 +259,9 @@ def roi_power(
     check_option("map_change", map_change, CHANGES)
     if not 0 <= float(perc_thresh) <= 100:
         raise LaminarrayError(f"`perc_thresh` must be in [0, 100], got {perc_thresh!r}")
+    sensor = validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=compute)
+    check_trials(sensor.sizes["trial"], 2, "roi_power (a t-test over trials)")
     projector = schema.as_projector(inverse, layers=layers)
     names = layer_names(projector)
     if len(names) < 2:

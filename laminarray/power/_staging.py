@@ -19,7 +19,7 @@ def stage_trials(
     arrays: dict[str, xr.DataArray],
     directory: str,
     *,
-    progress: bool = False,
+    progress: bool | None = None,
     chunks_per_pass: int | None = None,
 ) -> dict[str, xr.DataArray]:
     """Compute lazy arrays one trial chunk at a time into Zarr arrays, return lazy readers.
@@ -36,8 +36,9 @@ def stage_trials(
     directory : str
         An existing directory (e.g. a temporary one) for the Zarr arrays. On
         a multi-machine cluster it must be visible to every worker.
-    progress : bool
-        Show a progress bar for each pass.
+    progress : bool, optional
+        Show a progress bar for each pass (default
+        :func:`laminarray.options.show_progress`).
     chunks_per_pass : int, optional
         Trial chunks computed together (default: the number of CPUs, at most
         4, so that their sensor features are computed in parallel).

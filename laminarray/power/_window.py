@@ -12,6 +12,7 @@ from .. import schema
 from .._projection import align_channels, as_dask, auto_chunk, fused_projection
 from .._validation import LaminarrayError, SchemaError, check_option
 from ..options import task_budget
+from ..plausibility import check_amplitude, check_window
 from . import _features
 
 __all__ = ["covered_samples", "window_power"]
@@ -167,16 +168,20 @@ def window_power(
     check_option("measure", measure, MEASURES)
     check_option("algorithm", algorithm, ALGORITHMS)
     sensor = schema.validate_sensor(sensor)
+    check_amplitude(sensor, lazy_ok=False)
     # layers and vertices are selected before any projector block is read or converted
     projector = schema.as_projector(inverse, layers=layers, vertices=vertices)
     temporal = inverse.get("temporal_projector") if isinstance(inverse, xr.Dataset) else None
+    epoch = sensor["time"].values
     data, temporal_matrix = covered_samples(
         align_channels(sensor["data"], projector), temporal, uncovered=uncovered
     )
     times = data["time"].values
-    windows = (
-        schema.window_bounds(times, woi, name="woi"),
-        schema.window_bounds(times, baseline, name="baseline"),
+    # each window must lie in the epoch (never clipped); an inversion may cover one
+    # sample fewer than its data
+    windows = tuple(
+        schema.window_bounds(times, check_window(window, epoch, name), name=name)
+        for name, window in (("woi", woi), ("baseline", baseline))
     )
     sizes = tuple(stop - start for start, stop in windows)
     dtype = np.result_type(projector.dtype, data.dtype, np.float32)

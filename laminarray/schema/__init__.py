@@ -39,6 +39,8 @@ from ._vocabulary import (
     as_str,
     default_layer_names,
     layer_depths,
+    sampling_rate,
+    time_axis,
 )
 from .constructors import (
     gain_dataarray,
@@ -83,9 +85,11 @@ __all__ = [
     "mesh_dataset",
     "projector_dataarray",
     "resolve_roi",
+    "sampling_rate",
     "select_layers",
     "sensor_dataset",
     "source_dataarray",
+    "time_axis",
     "validate_gain",
     "validate_mesh",
     "validate_projector",

@@ -253,6 +253,58 @@ def _time_coord(times: Any, n_times: int) -> tuple[str, np.ndarray, dict[str, st
     return ("time", values, {"units": "s", "long_name": "time"})
 
 
+def time_axis(n_times: int, sfreq: float, tmin: float = 0.0) -> np.ndarray:
+    """Sample times ``tmin + arange(n_times) / sfreq`` in s, as exact as floats allow.
+
+    When ``tmin`` falls on the sample grid (``tmin * sfreq`` an integer ``k0``
+    up to float rounding)
+    the times are computed as ``(k0 + k) / sfreq``: each is then the float
+    nearest the true time, so t = 0 is exactly 0 and ``.sel(time=0.1)`` finds
+    the sample at 100 ms (``-0.2 + 180 / 600`` would be 0.09999999999999998).
+
+    Parameters
+    ----------
+    n_times : int
+        Number of samples.
+    sfreq : float
+        Sampling rate, Hz.
+    tmin : float
+        Time of the first sample, s.
+
+    Returns
+    -------
+    ndarray, shape (n_times,), float64
+    """
+    sfreq = float(sfreq)
+    first = float(tmin) * sfreq
+    k0 = round(first)
+    if abs(first - k0) <= 8 * np.finfo(np.float64).eps * max(1.0, abs(first)):
+        return (k0 + np.arange(n_times, dtype=np.float64)) / sfreq
+    return float(tmin) + np.arange(n_times, dtype=np.float64) / sfreq
+
+
+def sampling_rate(times: Any) -> float:
+    """Sampling rate (Hz) of a regular time axis, exact when it was built as ``tmin + k / sfreq``.
+
+    The rate is ``(n - 1) / (t[-1] - t[0])``, rounded to the nearest integer
+    when within a relative 1e-9 of it (float rounding of the times), so that
+    ``-0.2 + arange(420) / 600`` gives exactly 600.0.
+
+    Parameters
+    ----------
+    times : array, shape (n_times,), n_times >= 2
+        Increasing sample times, s.
+
+    Returns
+    -------
+    float
+    """
+    values = np.asarray(times, dtype=np.float64)
+    rate = (values.size - 1) / float(values[-1] - values[0])
+    nearest = round(rate)
+    return float(nearest) if nearest and abs(rate - nearest) < 1e-9 * rate else rate
+
+
 def _check_increasing(values: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(values)):
         raise SchemaError(f"`{name}` must be finite")

@@ -24,6 +24,7 @@ from ._vocabulary import (
     _time_coord,
     _trial_coords,
     _vertex_coords,
+    sampling_rate,
 )
 from .validators import (
     validate_gain,
@@ -88,7 +89,7 @@ def sensor_dataset(
     variable = xr.Variable(SENSOR_DIMS, array, {"units": units, "long_name": "sensor signal"})
     ds = xr.Dataset({"data": variable}, coords=coords, attrs=dict(attrs or {}))
     if len(times) > 1:
-        ds.attrs.setdefault("sfreq", float(1.0 / np.median(np.diff(np.asarray(times, float)))))
+        ds.attrs.setdefault("sfreq", sampling_rate(times))
     return validate_sensor(ds)
 
 

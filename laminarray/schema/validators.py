@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from .. import plausibility
 from .._validation import SchemaError, describe
 from ._vocabulary import (
     FACE_DIMS,
@@ -82,7 +83,7 @@ def _check_unique_in(values: np.ndarray, dim: str, what: str) -> None:
         raise SchemaError(f"{what} has duplicated `{dim}` labels: {uniq[counts > 1][:5].tolist()}")
 
 
-def _check_time(obj: Any, what: str) -> None:
+def _check_time(obj: Any, what: str, n_trials: int = 1) -> None:
     values = _check_coord(obj, "time", what).astype(np.float64)
     units = obj.coords["time"].attrs.get("units")
     if units not in (None, "s"):
@@ -94,6 +95,7 @@ def _check_time(obj: Any, what: str) -> None:
         _check_increasing(values, "time")
     except SchemaError as exc:
         raise SchemaError(f"{what}: {exc}") from None
+    plausibility.check_time_axis(values, what, n_trials)
 
 
 def _check_finite(array: Any, what: str, check_finite: bool) -> Any:
@@ -138,7 +140,7 @@ def _validate_array(
     if "layer" in expected and "depth" not in obj.coords:
         raise SchemaError(f"{what} is missing the `depth (layer)` coordinate")
     if "time" in expected:
-        _check_time(obj, what)
+        _check_time(obj, what, obj.sizes.get("trial", 1))
     checked = _check_finite(obj.data, what, check_finite)
     return obj.copy(data=checked) if checked is not obj.data else obj
 
@@ -215,13 +217,16 @@ def validate_projector(proj: xr.DataArray, *, check_finite: bool = False) -> xr.
     """Check an inverse projector ``([window,] layer, vertex, channel)``.
 
     A leading ``window`` dim holds one projector per window of a
-    sliding-window inversion.
+    sliding-window inversion. A gain matrix (dims led by ``channel``, units
+    sensor units per source units) is refused.
 
     Returns
     -------
     xarray.DataArray
         Transposed to canonical order.
     """
+    if isinstance(proj, xr.DataArray):
+        plausibility.check_projector_units(proj, "projector")
     return _validate_array(proj, PROJECTOR_DIMS, "projector", check_finite, leading=("window",))
 
 
@@ -350,7 +355,8 @@ def check_consistent(
             n_obj, n_mesh = obj.sizes[dim], mesh.sizes[dim]
             if n_obj != n_mesh:
                 raise SchemaError(
-                    f"{name} and mesh disagree on the number of {dim}s: "
+                    f"{name} and mesh disagree on the number of "
+                    f"{'vertices' if dim == 'vertex' else 'layers'}: "
                     f"{name} has {n_obj}, mesh has {n_mesh}"
                 )
         if not np.array_equal(as_str(obj["layer"].values), as_str(mesh["layer"].values)):
@@ -365,6 +371,31 @@ def check_consistent(
                 f"index {differ[0]}: {obj['vertex'].values[differ[0]]} vs "
                 f"{mesh['vertex'].values[differ[0]]}"
             )
+
+
+def select_mesh_layers(mesh: xr.Dataset, obj: xr.DataArray, name: str) -> xr.Dataset:
+    """The mesh restricted to the layers of ``obj`` (a gain or projector on some of its layers).
+
+    A gain or projector selected to a subset of the mesh's layers (e.g.
+    ``gain.sel(layer=["pial", "white"])``) is used with the whole mesh: the
+    mesh is reduced to those layers, in ``obj``'s order.
+
+    Raises
+    ------
+    SchemaError
+        ``obj`` names a layer the mesh does not have.
+    """
+    wanted = as_str(obj["layer"].values)
+    names = as_str(mesh["layer"].values)
+    if np.array_equal(wanted, names):
+        return mesh
+    unknown = [str(x) for x in wanted if x not in set(names.tolist())]
+    if unknown:
+        raise SchemaError(
+            f"{name} and mesh layers differ: {name} has layers {unknown} that the mesh "
+            f"(layers {names.tolist()}) does not have"
+        )
+    return mesh.sel(layer=obj["layer"].values)
 
 
 def _check_same_channels(sensor: xr.Dataset, other: xr.DataArray, name: str) -> None:

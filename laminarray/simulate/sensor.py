@@ -44,6 +44,7 @@ from ..schema import (
     window_mask,
 )
 from ..schema._vocabulary import split_units
+from ..schema.validators import select_mesh_layers
 from .noise import noise_level, pink_noise, signal_std
 from .patches import patch_weights
 
@@ -145,7 +146,7 @@ def current_density(
     """
     validate_type(gain, xr.DataArray, "gain")
     gain = validate_gain(gain)
-    mesh = validate_mesh(mesh)
+    mesh = select_mesh_layers(validate_mesh(mesh), gain, "gain")
     if "xyz" in gain.dims:
         raise LaminarrayError(
             "current_density needs a fixed-orientation gain (channel, layer, vertex); got a "
@@ -206,6 +207,7 @@ def dipoles(
     seed: int | None = None,
     *,
     head: xr.Dataset | None = None,
+    model: str | None = None,
     center: Any = None,
     radius: float | None = None,
     woi: tuple[float, float] | None = None,
@@ -218,7 +220,8 @@ def dipoles(
     """Simulate sensor data from point dipoles with explicit orientations.
 
     laMEG's ``run_dipole_simulation``: ``y(t) = sum_j (g(r_j) . o_j) m_j
-    s_j(t)`` with ``g`` the spherical-head (Sarvas) lead field at ``r_j``.
+    s_j(t)`` with ``g`` the lead field at ``r_j`` in the head model (or in a
+    sphere).
 
     Parameters
     ----------
@@ -231,8 +234,11 @@ def dipoles(
     signals, moments, snr_db, times, n_trials, seed, woi, noise_color, average, signal_trials, trial_chunks, dtype
         As in :func:`current_density`.
     head : xarray.Dataset, optional
-        A dataset with ``scalp_vertices`` (or ``inner_skull_vertices``) to fit
-        the sphere to, e.g. the mesh of :func:`laminarray.datasets.synthetic_cortex`.
+        Head model (:func:`laminarray.forward.head_model`, e.g.
+        :func:`laminarray.datasets.synthetic_head`).
+    model : {"single_shell", "local_spheres", "sphere", "bem"}, optional
+        Forward model in ``head`` (:func:`laminarray.forward.gain`); default
+        single shell when the head has an inner skull, else the sphere.
     center, radius
         The sphere (mm), instead of ``head``; see
         :func:`laminarray.forward.sphere_gain`.
@@ -243,6 +249,7 @@ def dipoles(
         As :func:`current_density` (ground truth without patch coords, with
         ``source_orientation (source, xyz)``).
     """
+    from ..forward.gain import gain as forward_gain
     from ..forward.sphere import sphere_gain
 
     pos = _xyz(positions, "positions")
@@ -255,13 +262,11 @@ def dipoles(
     ori = ori / np.linalg.norm(ori, axis=1, keepdims=True)
     points = mesh_dataset(pos, np.zeros((1, 3), np.int64), orientation=ori[None])
     if head is not None:
-        points = points.assign(
-            {k: head[k] for k in ("scalp_vertices", "inner_skull_vertices") if k in head}
-        )
-        points.attrs.update(
-            {k: head.attrs[k] for k in ("head_center_mm", "head_radius_mm") if k in head.attrs}
-        )
-    gain = sphere_gain(points, sensors, center, radius)
+        if model is None:
+            model = "single_shell" if "inner_skull_vertices" in head else "sphere"
+        gain = forward_gain(points, sensors, head, model=model)
+    else:
+        gain = sphere_gain(points, sensors, center, radius)
     truth = {"source_orientation": (("source", "xyz"), ori, {"units": "1"})}
     return _simulate(
         gain.data[:, 0, :].compute(),
@@ -282,7 +287,7 @@ def dipoles(
         dtype=dtype,
         attrs={
             "simulation": "dipoles",
-            "sphere_center_mm": gain.attrs["sphere_center_mm"],
+            "forward_model": gain.attrs["forward_model"],
         },
     )
 

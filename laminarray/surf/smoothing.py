@@ -25,6 +25,7 @@ import scipy.sparse as sp
 import xarray as xr
 
 from .._validation import LaminarrayError, check_positive
+from ..plausibility import check_patch_size
 from ..schema import validate_mesh
 from ._checks import as_faces, as_vertices
 from .geodesic import _local_geodesics
@@ -140,6 +141,7 @@ def smoothing_operator(mesh: xr.Dataset, fwhm: float, *, n_jobs: int = 1) -> sp.
     tri = as_faces(mesh["faces"].values, layers.shape[1], "mesh faces")
     for pos in layers:
         _check_scale(pos, tri, fwhm)
+    check_patch_size(fwhm, layers, "fwhm (patch_size)")
     workers = min(len(layers), (os.cpu_count() or 1) if n_jobs < 0 else int(n_jobs))
     if workers <= 1:
         blocks = [_smoothing_matrix(pos, tri, fwhm) for pos in layers]

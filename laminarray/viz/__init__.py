@@ -1,4 +1,4 @@
-"""Matplotlib pictures of laminar results (CSD images, model comparison, surfaces).
+"""Pictures of laminar results: matplotlib figures and an interactive WebGL surface view.
 
 Names are imported lazily from their modules so that ``import laminarray``
 does not import matplotlib.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from .._lazy import lazy_attributes
 
 _LOCATIONS = {
+    "SurfaceView": "interactive",
     "color_map": "colors",
     "data_to_rgb": "colors",
     "expression_plot": "expression",
@@ -19,6 +20,7 @@ _LOCATIONS = {
     "plot_roi_power": "power",
     "plot_sliding_window": "comparison",
     "plot_surface": "surface",
+    "show_surface": "interactive",
     "significance_threshold": "expression",
     "to_hex": "colors",
 }

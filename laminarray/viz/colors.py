@@ -18,6 +18,48 @@ from matplotlib.cm import ScalarMappable
 from .._validation import LaminarrayError, check_option
 
 NORMS = ("TS", "N", "LOG")
+#: Percentile of the data (of |data| for signed data) that sets default colour limits.
+ROBUST_PERCENTILE = 99.0
+#: Default colour maps: diverging for signed quantities, sequential for one-signed ones.
+DIVERGING, SEQUENTIAL = "RdBu_r", "viridis"
+
+
+def is_signed(data: Any) -> bool:
+    """True when the finite values of ``data`` take both signs (a diverging map applies)."""
+    finite = np.asarray(data, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return bool(finite.size) and finite.min() < 0 < finite.max()
+
+
+def robust_limits(
+    data: Any, *, signed: bool, percentile: float = ROBUST_PERCENTILE
+) -> tuple[float, float]:
+    """Colour limits that one outlier cannot set: percentiles of the finite values.
+
+    Parameters
+    ----------
+    data : array
+        Values to map (NaN and inf are ignored).
+    signed : bool
+        Symmetric limits ``±P(|data|)`` (for a diverging map centred on 0),
+        else ``(P₁₀₀₋ₚ(data), Pₚ(data))``.
+    percentile : float
+        ``P`` (default 99).
+
+    Returns
+    -------
+    (float, float)
+        ``lo < hi`` (a constant or empty input gets a unit-wide range).
+    """
+    finite = np.asarray(data, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    if signed:
+        peak = float(np.percentile(np.abs(finite), percentile)) or float(np.abs(finite).max())
+        return (-peak, peak) if peak > 0 else (-1.0, 1.0)
+    lo, hi = (float(v) for v in np.percentile(finite, [100.0 - percentile, percentile]))
+    return (lo, hi) if lo < hi else (lo - 0.5, lo + 0.5)
 
 
 def make_norm(norm: str, vmin: float, vmax: float, vcenter: float = 0.0) -> mcolors.Normalize:

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 
 from .._validation import LaminarrayError, check_option
 from ._common import finish, get_axes
+from .colors import robust_limits
 
 DEPTH_DIMS = ("depth", "layer")
 
@@ -41,7 +42,8 @@ def plot_csd(
     csd: xr.DataArray,
     ax: Axes | None = None,
     *,
-    vlim: float | tuple[float, float] | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
     cmap: str = "RdBu_r",
     depth_units: str = "mm",
     layer_boundaries: Any = None,
@@ -52,15 +54,17 @@ def plot_csd(
 
     Parameters
     ----------
-    csd : xarray.DataArray, dims (depth or layer, time)
+    csd : xarray.DataArray, dims (depth or layer, time), or xarray.Dataset
         A CSD profile of one column (e.g. from :func:`laminarray.csd.compute_csd`,
-        averaged over trials/vertices first). ``time`` in s; a ``depth``
+        averaged over trials/vertices first), or a Dataset holding it as
+        ``csd`` (a stored result, ``sub.results("csd")``). ``time`` in s; a ``depth``
         coordinate in mm (or relative) places the rows.
     ax : matplotlib Axes, optional
         Where to draw; a new figure by default.
-    vlim : float or (float, float), optional
-        Colour limits. Default symmetric ``±max|csd|`` around 0; a float ``v``
-        means ``±v``; a pair ``(lo, hi)`` gives a two-slope norm centred on 0.
+    vmin, vmax : float, optional
+        Colour limits (a two-slope scale centred on 0). Default ``±`` the 99th
+        percentile of ``|csd|`` (:func:`~laminarray.viz.colors.robust_limits`);
+        one given alone sets the other symmetrically.
     cmap : str
         Diverging colour map (positive = source = red with ``RdBu_r``).
     depth_units : {"mm", "proportion"}
@@ -80,6 +84,8 @@ def plot_csd(
         The image is ``ax.images[0]``; pial is at the top.
     """
     check_option("depth_units", depth_units, ("mm", "proportion"))
+    if isinstance(csd, xr.Dataset) and "csd" in csd.data_vars:
+        csd = csd["csd"]
     if not isinstance(csd, xr.DataArray) or "time" not in csd.dims:
         raise LaminarrayError(
             f"`csd` must be a DataArray with a `time` dim, got {type(csd).__name__}"
@@ -93,15 +99,14 @@ def plot_csd(
         )
     image = np.asarray(csd.squeeze(drop=True).transpose(dim, "time").values, dtype=np.float64)
     times = np.asarray(csd["time"].values, dtype=np.float64)
-    if vlim is None:
-        peak = float(np.nanmax(np.abs(image))) or 1.0
-        lo, hi = -peak, peak
-    elif np.ndim(vlim) == 0:
-        lo, hi = -abs(float(vlim)), abs(float(vlim))  # type: ignore[arg-type]
-    else:
-        lo, hi = (float(v) for v in vlim)  # type: ignore[union-attr]
+    lo, hi = robust_limits(image, signed=True)
+    if vmin is not None or vmax is not None:
+        lo = -abs(float(vmax)) if vmin is None else float(vmin)
+        hi = abs(float(vmin)) if vmax is None else float(vmax)
     if not lo < 0 < hi:
-        raise LaminarrayError(f"`vlim` must bracket 0 (sources > 0 > sinks), got ({lo}, {hi})")
+        raise LaminarrayError(
+            f"`vmin`, `vmax` must bracket 0 (sources > 0 > sinks), got ({lo}, {hi})"
+        )
     fig, ax = get_axes(ax, figsize=(6, 4))
     im = ax.imshow(
         image,

@@ -19,6 +19,8 @@ from ._common import finish
 from .surface import plot_surface
 
 ROI_STYLES = ("outline", "markers", "both", "none")
+#: ROI outline colour: bright green, distinct from the anatomy greys and the t-map's red/blue.
+ROI_COLOR = "#00e000"
 REQUIRED = ("t_map", "roi", "roi_change")
 _TRIAL_PANEL_INCHES = 4.5
 
@@ -103,7 +105,9 @@ def _add_roi(fig: Figure, points: np.ndarray, faces: np.ndarray, inside: np.ndar
     for ax in fig.axes:
         if getattr(ax, "name", "") == "3d":
             ax.add_collection3d(
-                Line3DCollection(points[edges], colors="k", linewidths=1.2, gid="roi_outline")
+                Line3DCollection(
+                    points[edges], colors=ROI_COLOR, linewidths=2.5, gid="roi_outline"
+                )
             )
 
 
@@ -124,11 +128,13 @@ def plot_roi_power(
     mesh: xr.Dataset | None = None,
     *,
     layer: str | None = None,
-    view: str | Sequence[str] = "lateral",
+    view: str | Sequence[str | None] | None = None,
     hemi: str | None = None,
     roi_style: str = "outline",
-    cmap: str = "RdBu_r",
-    vlim: float | None = None,
+    cmap: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    threshold: float | None = None,
     save_to: str | Path | None = None,
 ) -> Figure:
     """Show an ROI power comparison: t-map and ROI on the cortex, per-trial laminar changes.
@@ -146,17 +152,23 @@ def plot_roi_power(
     layer : str, optional
         Layer whose t-map is drawn on that layer's surface (default the first
         compared layer, e.g. ``"pial"``).
-    view : str or sequence of str
-        Views of the surface, as :func:`~laminarray.viz.plot_surface`.
+    view : str or sequence of str, optional
+        Views of the surface, as :func:`~laminarray.viz.plot_surface`;
+        ``None`` is the view that faces the ROI.
     hemi : {"lh", "rh"}, optional
         Draw one hemisphere only.
     roi_style : {"outline", "markers", "both", "none"}
         Mark the ROI by its border on the surface (mesh edges of exactly one
-        face with all corners in the ROI), by dots on its vertices, or both.
-    cmap : str
-        Diverging colour map of the t-map (two-slope around 0).
-    vlim : float, optional
-        Colour limits ``±vlim`` of the t-map (default ``±max|t|``).
+        face with all corners in the ROI; bright green, drawn over the
+        surface), by dots on its vertices, or both.
+    cmap : str, optional
+        Colour map of the t-map, two-slope around 0 (default the diverging
+        ``RdBu_r``: t is signed).
+    vmin, vmax : float, optional
+        Colour limits of the t-map (default ``±`` the 99th percentile of
+        ``|t|``, as :func:`~laminarray.viz.plot_surface`).
+    threshold : float, optional
+        Draw only ``|t| >= threshold`` (e.g. a critical t), the anatomy elsewhere.
     save_to : str or path-like, optional
         Also write the figure to this file.
 
@@ -201,16 +213,19 @@ def plot_roi_power(
     if hemi is not None and "hemi" in mesh.coords:
         inside &= np.asarray(mesh["hemi"].values) == hemi
     t_map = result["t_map"].sel(layer=layer)
-    limits: dict[str, Any] = {} if vlim is None else {"vmin": -abs(vlim), "vmax": abs(vlim)}
     fig = plot_surface(
         mesh,
-        t_map.assign_attrs(units="t"),
+        t_map.assign_attrs(long_name="t", units="1"),
         layer=layer,
         view=view,
         hemi=hemi,
         cmap=cmap,
+        norm="TS",
+        vmin=vmin,
+        vmax=vmax,
+        threshold=threshold,
+        focus=np.flatnonzero(inside) if inside.any() else None,
         markers=np.flatnonzero(inside) if roi_style in ("markers", "both") else None,
-        **limits,
     )
     for ax in fig.axes:
         if getattr(ax, "name", "") == "3d":

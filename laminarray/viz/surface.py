@@ -15,7 +15,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from .._validation import LaminarrayError, check_option
 from ..schema import validate_mesh
 from ._common import finish
-from .colors import data_to_rgb
+from .colors import DIVERGING, SEQUENTIAL, data_to_rgb, is_signed, robust_limits
 
 VIEWS = ("lateral", "medial", "dorsal", "ventral", "anterior", "posterior")
 _GYRAL_GREY, _SULCAL_GREY = 0.72, 0.45
@@ -32,6 +32,34 @@ def _camera(view: str, hemi: str | None) -> tuple[float, float]:
         "anterior": (0.0, 90.0),
         "posterior": (0.0, -90.0),
     }[view]
+
+
+def best_view(
+    points: np.ndarray, target: Any, hemi: str | None = None, *, ranked: bool = False
+) -> Any:
+    """The named view that looks most directly at ``target`` from outside the brain.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, 3)
+        Drawn vertex positions (mm).
+    target : array, shape (3,) or (k, 3)
+        Position(s) to show (mm); several are averaged.
+    hemi : {"lh", "rh"}, optional
+        As in :func:`plot_surface` (names lateral/medial for that hemisphere).
+    ranked : bool
+        Return every view, best first, instead of the best one.
+
+    Returns
+    -------
+    str or list of str
+        One of (or all of) :data:`VIEWS`.
+    """
+    centre = (points.min(0) + points.max(0)) / 2
+    towards = np.atleast_2d(np.asarray(target, dtype=np.float64)).mean(0) - centre
+    scores = [float(_view_direction(*_camera(name, hemi)) @ towards) for name in VIEWS]
+    order = [VIEWS[i] for i in np.argsort(scores)[::-1]]
+    return order if ranked else order[0]
 
 
 def _view_direction(elev: float, azim: float) -> np.ndarray:
@@ -95,19 +123,84 @@ def _vertex_values(values: Any, mesh: xr.Dataset, layer: str) -> np.ndarray | No
     return array
 
 
+def surface_geometry(
+    mesh: xr.Dataset, values: Any, layer: str, hemi: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validated ``(points (vertex, xyz) mm, faces (face, corner), values (vertex,) or None)``.
+
+    ``faces`` keeps the triangles of ``hemi`` only when given.
+    """
+    mesh = validate_mesh(mesh)
+    layers = [str(v) for v in mesh["layer"].values]
+    if layer not in layers:
+        raise LaminarrayError(f"`layer` must be one of {layers}; got {layer!r}")
+    points = np.asarray(mesh["vertices"].sel(layer=layer).values, dtype=np.float64)
+    faces = np.asarray(mesh["faces"].values)
+    data = _vertex_values(values, mesh, layer)
+    if hemi is not None:
+        check_option("hemi", hemi, ("lh", "rh"))
+        if "hemi" not in mesh.coords:
+            raise LaminarrayError("`hemi` was given but the mesh has no `hemi` coordinate")
+        keep = np.asarray(mesh["hemi"].values) == hemi
+        faces = faces[keep[faces].all(axis=1)]
+    return points, faces, data
+
+
+def anatomy_grey(points: np.ndarray, faces: np.ndarray, curvature: bool) -> np.ndarray:
+    """Grey level per vertex: gyri light, sulci dark (``curvature``), else uniform."""
+    if not curvature:
+        return np.full(points.shape[0], _GYRAL_GREY)
+    return np.where(sulcal_depth_sign(points, faces) >= 0, _GYRAL_GREY, _SULCAL_GREY)
+
+
+def value_colours(
+    data: np.ndarray,
+    cmap: str | None,
+    norm: str | None,
+    vmin: float | None,
+    vmax: float | None,
+    vcenter: float,
+    n_bins: int,
+    threshold: float | None,
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The colour mapping of :func:`plot_surface` (see its parameters).
+
+    Returns
+    -------
+    data : ndarray, shape (vertex,)
+        The values drawn (NaN below ``threshold``).
+    rgba : ndarray, shape (vertex, 4)
+    mappable : matplotlib.cm.ScalarMappable
+        Its norm holds the limits, its cmap the colour map.
+    """
+    if threshold is not None:
+        data = np.where(np.abs(data) >= threshold, data, np.nan)
+    signed = norm == "TS" if norm is not None else is_signed(data)
+    robust = robust_limits(data, signed=signed)
+    lo = robust[0] if vmin is None else float(vmin)
+    hi = robust[1] if vmax is None else float(vmax)
+    if norm is None:
+        norm = "TS" if signed and lo < vcenter < hi else "N"
+    cmap = cmap or (DIVERGING if norm == "TS" else SEQUENTIAL)
+    rgba, mappable = data_to_rgb(data, n_bins, cmap, lo, hi, vcenter, norm, ret_map=True)
+    return data, rgba, mappable
+
+
 def plot_surface(
     mesh: xr.Dataset,
     values: Any = None,
     layer: str = "pial",
-    view: str | Sequence[str] = "lateral",
+    view: str | Sequence[str] | None = None,
     hemi: str | None = None,
     *,
-    cmap: str = "RdBu_r",
-    norm: str = "TS",
+    cmap: str | None = None,
+    norm: str | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     vcenter: float = 0.0,
     n_bins: int = 1000,
+    threshold: float | None = None,
+    focus: Any = None,
     markers: Any = None,
     marker_color: str = "gold",
     colorbar: bool = True,
@@ -124,18 +217,38 @@ def plot_surface(
         Per-vertex values; NaN vertices show the anatomy only.
     layer : str
         Layer to draw (e.g. ``"pial"``, ``"white"``, ``"0.500"``).
-    view : str or sequence of str
+    view : str or sequence of str, optional
         One or several of ``lateral, medial, dorsal, ventral, anterior,
-        posterior``; several give one panel each.
+        posterior``; several give one panel each; ``None`` (in a list too)
+        is the view that faces ``focus`` (:func:`best_view`).
     hemi : {"lh", "rh"}, optional
         Restrict to one hemisphere (needs the mesh ``hemi`` coordinate).
-    cmap, norm, vmin, vmax, vcenter, n_bins
-        Colour mapping as :func:`laminarray.viz.colors.data_to_rgb` (laMEG's
-        two-slope ``"TS"``, linear ``"N"`` or ``"LOG"``). Limits default to
-        ``±max|values|`` (two-slope) or the data range.
+    cmap, norm : str, optional
+        Colour map and normalisation (laMEG's two-slope ``"TS"`` around
+        ``vcenter``, linear ``"N"`` or ``"LOG"``). Default: for values of both
+        signs (t, change) the diverging ``RdBu_r``, two-slope around 0; for
+        one-signed values (thickness, power) the sequential ``viridis``,
+        linear.
+    vmin, vmax : float, optional
+        Colour limits. Default: robust limits (:func:`~laminarray.viz.colors.robust_limits`),
+        ``±`` the 99th percentile of ``|values|`` for signed values, else
+        the 1st and 99th percentiles, so that one extreme vertex cannot
+        wash the map out; values beyond are drawn in the end colours.
+    vcenter, n_bins
+        As :func:`laminarray.viz.colors.data_to_rgb`.
+    threshold : float, optional
+        Draw only values with ``|value| >= threshold`` (the others show the
+        anatomy), e.g. a critical t; default limits then come from the values
+        drawn. A face with a drawn corner takes the mean colour of its drawn
+        corners, so a single drawn vertex shows.
+    focus : array of int, optional
+        Vertex positions the default view must show (default: the vertex of
+        largest ``|values|``; without values, the lateral view).
     markers : array of int, optional
         Vertex indices to mark with dots.
     colorbar : bool
+        A colour bar labelled with the values' name and units (``attrs["units"]``
+        of a DataArray; ``"a.u."`` when unknown).
     curvature : bool
         Shade gyri light and sulci dark where no value is drawn.
     save_to : path, optional
@@ -146,40 +259,25 @@ def plot_surface(
         One 3-D axes per view; each holds one ``Poly3DCollection`` with one
         polygon per drawn face.
     """
-    mesh = validate_mesh(mesh)
-    views = [view] if isinstance(view, str) else list(view)
-    for name in views:
-        check_option("view", name, VIEWS)
-    layers = [str(v) for v in mesh["layer"].values]
-    if layer not in layers:
-        raise LaminarrayError(f"`layer` must be one of {layers}; got {layer!r}")
-    points = np.asarray(mesh["vertices"].sel(layer=layer).values)
-    faces = np.asarray(mesh["faces"].values)
-    data = _vertex_values(values, mesh, layer)
-    if hemi is not None:
-        check_option("hemi", hemi, ("lh", "rh"))
-        if "hemi" not in mesh.coords:
-            raise LaminarrayError("`hemi` was given but the mesh has no `hemi` coordinate")
-        keep = np.asarray(mesh["hemi"].values) == hemi
-        faces = faces[keep[faces].all(axis=1)]
-    anatomy = np.full(points.shape[0], _GYRAL_GREY)
-    if curvature:
-        anatomy = np.where(sulcal_depth_sign(points, faces) >= 0, _GYRAL_GREY, _SULCAL_GREY)
+    points, faces, data = surface_geometry(mesh, values, layer, hemi)
+    anatomy = anatomy_grey(points, faces, curvature)
     face_rgb = np.repeat(anatomy[faces].mean(axis=1)[:, None], 3, axis=1)
+    views = _views(view, points, faces, data, focus, hemi)
     mappable = None
     if data is not None:
-        finite = data[np.isfinite(data)]
-        peak = float(np.max(np.abs(finite))) if finite.size else 1.0
-        lo = vmin if vmin is not None else (-peak if norm == "TS" else float(finite.min()))
-        hi = vmax if vmax is not None else (peak if norm == "TS" else float(finite.max()))
-        rgba, mappable = data_to_rgb(data, n_bins, cmap, lo, hi, vcenter, norm, ret_map=True)
-        face_value = data[faces].mean(axis=1)
-        coloured = np.isfinite(face_value)
-        face_rgb[coloured] = rgba[faces[coloured]].mean(axis=1)[:, :3]
+        data, rgba, mappable = value_colours(
+            data, cmap, norm, vmin, vmax, vcenter, n_bins, threshold
+        )
+        drawn = np.isfinite(data)[faces]  # (face, corner)
+        coloured = drawn.any(axis=1)
+        colour = (rgba[faces][..., :3] * drawn[..., None]).sum(axis=1)
+        colour /= np.maximum(drawn.sum(axis=1, keepdims=True), 1)
+        face_rgb[coloured] = colour[coloured]
     normals = _face_normals(points, faces)
     fig = plt.figure(figsize=(4.5 * len(views), 4.5))
     for i, name in enumerate(views):
         ax = fig.add_subplot(1, len(views), i + 1, projection="3d")
+        ax.computed_zorder = False  # outlines and markers added later stay on top
         elev, azim = _camera(name, hemi)
         light = np.abs(normals @ _view_direction(elev, azim))
         shaded = face_rgb * (0.35 + 0.65 * light)[:, None]
@@ -199,7 +297,42 @@ def plot_surface(
         ax.set_axis_off()
         ax.set_title(f"{layer} — {name}" + (f" ({hemi})" if hemi else ""))
     if mappable is not None and colorbar:
-        units = values.attrs.get("units", "") if isinstance(values, xr.DataArray) else ""
-        fig.colorbar(mappable, ax=fig.axes, shrink=0.6, label=units)
+        fig.colorbar(mappable, ax=fig.axes, shrink=0.6, label=colour_label(values))
     finish(fig, save_to)
     return fig
+
+
+def _views(
+    view: Any,
+    points: np.ndarray,
+    faces: np.ndarray,
+    data: np.ndarray | None,
+    focus: Any,
+    hemi: str | None,
+) -> list[str]:
+    """The named views to draw, ``None`` replaced by the view facing ``focus``."""
+    views = [view] if view is None or isinstance(view, str) else list(view)
+    if any(name is None for name in views):
+        if focus is None and data is not None and np.isfinite(data).any():
+            focus = int(np.nanargmax(np.abs(data)))
+        drawn = points[np.unique(faces)] if faces.size else points
+        ranked = (
+            ["lateral"]
+            if focus is None
+            else best_view(drawn, points[np.atleast_1d(focus)], hemi, ranked=True)
+        )
+        free = [name for name in ranked if name not in views] or ranked
+        views = [free[0] if name is None else name for name in views]
+    for name in views:
+        check_option("view", name, VIEWS)
+    return views
+
+
+def colour_label(values: Any) -> str:
+    """Colour bar label: the values' name and units."""
+    if not isinstance(values, xr.DataArray):
+        return "value (a.u.)"
+    units = str(values.attrs.get("units", "a.u."))
+    units = "unitless" if units == "1" else units
+    name = str(values.attrs.get("long_name", values.name or "value"))
+    return f"{name} ({units})"
