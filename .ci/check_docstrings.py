@@ -65,8 +65,6 @@ KNOWN_PR01 = frozenset(
         "laminarray.io.spm_inversion.read_spm_inversion_mesh",
         "laminarray.power.window_samples",
         "laminarray.rois.roi_mask",
-        "laminarray.run.add_arguments",
-        "laminarray.run.command",
         "laminarray.run.load_config",
         "laminarray.run.summarise",
         "laminarray.run.winning_column",
@@ -82,6 +80,7 @@ KNOWN_PR01 = frozenset(
         "laminarray.surf.geometry.interlayer_distance",
         "laminarray.viz.colors.color_map",
         "laminarray.viz.colors.to_hex",
+        "laminarray.viz.interactive.SurfaceView",
         "laminarray.viz.surface.plot_surface",
     ]
 )

@@ -143,7 +143,7 @@ def test_window_samples_are_consecutive_when_float_noise_puts_the_start_below_an
     # the sample subject's axis: 600.0000000000011 Hz in floats, read as 600 Hz; the window
     # (0.145, 0.245) s starts a hair below sample 207, where start + 48 rounds up to 256
     times = np.linspace(-0.2, 0.5, 421)
-    samples = modes.window_samples((145.0, 245.0), times, 600.0)
+    samples = modes.inversion_samples((145.0, 245.0), times, 600.0)
     np.testing.assert_array_equal(np.diff(samples), 1)
     assert samples[0] == 206
     assert samples.size == 61

@@ -20,14 +20,15 @@ import xarray as xr
 from scipy import sparse
 
 from .._validation import LaminarrayError
-from ..schema import gain_dataarray
-from ..schema._vocabulary import as_str
+from ..options import task_budget
+from ..schema import as_str, gain_dataarray
 from .sensors import channel_units
 
 Kernel = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
-#: bytes of one dask task's output chunk aimed at
-_CHUNK_BYTES = 8 * 2**20
+#: one dask task's output chunk, as a multiple of the ``task_bytes`` option (8 MiB at
+#: the default)
+_CHUNK_SCALE = 0.125
 
 
 def weight_operator(weights: np.ndarray) -> Any:
@@ -80,7 +81,7 @@ def lazy_gain(
     n_layers, n_vertices, _ = src.shape
     if chunks is None:
         per_vertex = 8 * n_channels * n_layers * (1 if fixed else 3)
-        chunks = max(1, _CHUNK_BYTES // per_vertex)
+        chunks = max(1, task_budget(_CHUNK_SCALE) // per_vertex)
     chunks = int(min(chunks, n_vertices))
     blocks = [da.from_array(src, chunks=(n_layers, chunks, 3))]
     if fixed:
