@@ -67,7 +67,7 @@ def test_as_projector_refuses_gains_and_windows():
     inverse = xr.Dataset({"projector": proj})
     xr.testing.assert_identical(schema.as_projector(inverse), proj)
     gain = lam.gain_dataarray(np.ones((4, 3, 5)), CHANNELS)
-    with pytest.raises(LaminarrayError, match="looks like a gain"):
+    with pytest.raises(LaminarrayError, match="fT/nAm"):
         schema.as_projector(gain)
     windowed = xr.concat([proj, proj], dim="window")
     with pytest.raises(LaminarrayError, match="isel"):

@@ -20,7 +20,7 @@ One rule each, so that the same argument selects the same thing everywhere:
   spm_inversion §1.3), used where SPM parity needs it.
 - ``inverse=`` — :func:`as_projector`: the ``projector (layer, vertex,
   channel)`` of an inverse Dataset or a projector DataArray; a gain passed by
-  mistake is refused by its dims and units.
+  mistake is refused (by its units, in the projector validator).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .._validation import LaminarrayError, SchemaError, check_option, describe
-from ._vocabulary import as_str, split_units
+from ._vocabulary import as_str
 from .validators import validate_projector
 
 __all__ = [
@@ -110,10 +110,13 @@ def select_layers(obj: Any, layers: Any, *, name: str = "layers") -> Any:
         else:
             unknown.append(item)
     if unknown or not positions:
-        found = f"names unknown layers {unknown}," if unknown else "selects no layer:"
+        if not unknown:
+            raise LaminarrayError(
+                f"`{name}` selects nothing: expected at least one of the layers {known}"
+            )
         raise LaminarrayError(
-            f"`{name}` {found} not among the layers {known}; expected 'all', a layer name or "
-            "position, or a list of them"
+            f"`{name}` names unknown layers {unknown}, not among the layers {known}; expected "
+            "'all', a layer name or position, or a list of them"
         )
     if positions == list(range(len(known))):
         return obj
@@ -363,9 +366,9 @@ def as_projector(
     Raises
     ------
     LaminarrayError
-        If ``inverse`` is neither, has no ``projector``, is a gain (dims
-        ``(channel, layer, vertex)`` in that order, or units per ``nAm``), or
-        is a sliding-window inversion and ``windows`` is False, or a layer or
+        If ``inverse`` is neither, has no ``projector``, is a gain (refused by
+        :func:`laminarray.schema.validate_projector` from its units), or is a
+        sliding-window inversion and ``windows`` is False, or a layer or
         vertex is unknown.
     """
     if isinstance(inverse, xr.Dataset):
@@ -380,14 +383,6 @@ def as_projector(
         raise LaminarrayError(
             f"`{name}` must be an inverse Dataset or a projector DataArray, "
             f"got {describe(inverse)}"
-        )
-    units = str(projector.attrs.get("units", ""))
-    gain_units = "/" in units and split_units(units, per="source")[1] == "nAm"
-    if gain_units or projector.dims[:1] == ("channel",):
-        raise LaminarrayError(
-            f"`{name}` looks like a gain (dims {projector.dims}, units {units!r}), not an inverse "
-            "projector (layer, vertex, channel) in nAm/<sensor units>; compute an inverse "
-            "first, e.g. laminarray.inverse.invert_ebb(...)"
         )
     if "window" in projector.dims and not windows:
         raise LaminarrayError(
