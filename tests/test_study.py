@@ -239,15 +239,18 @@ def test_streamed_reduction_stays_under_budget(tmp_path):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         (src ** 2).mean("trial").compute(scheduler="threads", num_workers=2)
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(src.nbytes / 2**20, after)
+        print(src.nbytes / 2**20, before, after)
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    total_mb, peak_mb = map(float, out.stdout.split())
+    total_mb, before_mb, peak_mb = map(float, out.stdout.split())
     assert total_mb > 1800
-    assert peak_mb < 700, f"peak RSS {peak_mb:.0f} MB for a {total_mb:.0f} MB source estimate"
+    # what the reduction adds to the imports' footprint: a few 64 MB blocks per thread (about
+    # 460 MB measured, more when the scheduler runs ahead on a loaded machine), never the estimate
+    grown = peak_mb - before_mb
+    assert grown < 600, f"RSS grew {grown:.0f} MB for a {total_mb:.0f} MB source estimate"
 
 
 def test_select_keywords_errors():
