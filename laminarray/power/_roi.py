@@ -185,7 +185,7 @@ def roi_power(
        given ``roi``;
     5. per-trial ROI change: mean of the ``change`` over the ROI vertices;
     6. laminar test: corrected t-test over trials of ``|R_layer| - |R_reference|``
-       (|mean| of the ROI change), for every selected layer but the reference.
+       (``|mean|`` of the ROI change), for every selected layer but the reference.
 
     laMEG 0.2.1 is ``measure="envelope", change="difference"`` (the defaults);
     laMEG <= 0.1.x is ``measure="variance", change="relative"`` (t-maps still on
