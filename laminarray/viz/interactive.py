@@ -81,9 +81,9 @@ def show_surface(
     mesh: xr.Dataset,
     values: Any = None,
     layer: str = "pial",
+    view: str | None = None,
     hemi: str | None = None,
     *,
-    view: str | None = None,
     cmap: str | None = None,
     norm: str | None = None,
     vmin: float | None = None,
@@ -110,11 +110,11 @@ def show_surface(
         Per-vertex values; NaN (or below ``threshold``) shows the anatomy.
     layer : str
         Layer to draw.
-    hemi : {"lh", "rh"}, optional
-        One hemisphere only.
     view : str, optional
         Initial view, one of ``lateral, medial, dorsal, ventral, anterior,
         posterior``; default the view facing ``focus``.
+    hemi : {"lh", "rh"}, optional
+        One hemisphere only.
     cmap, norm, vmin, vmax, vcenter, n_bins, threshold, focus, curvature
         As :func:`~laminarray.viz.plot_surface`.
     title : str, optional
